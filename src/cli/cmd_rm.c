@@ -1,0 +1,1 @@
+#include "r2bridge/r2bridge.h" /* placeholder */

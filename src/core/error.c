@@ -1,0 +1,55 @@
+/* Status codes and the error struct: set where detected, passed on as is. */
+#include <stdio.h>
+#include <string.h>
+
+#include "r2bridge/r2bridge.h"
+
+static const char *const status_text[R2B__STATUS_COUNT] = {
+    [R2B_OK] = "success",
+    [R2B_ERR_NOMEM] = "out of memory",
+    [R2B_ERR_INVALID] = "invalid argument",
+    [R2B_ERR_CONFIG] = "configuration error",
+    [R2B_ERR_IO] = "i/o error",
+    [R2B_ERR_NETWORK] = "network error",
+    [R2B_ERR_HTTP] = "server error",
+    [R2B_ERR_NOT_FOUND] = "not found",
+    [R2B_ERR_AUTH] = "access denied",
+    [R2B_ERR_PARSE] = "malformed data",
+    [R2B_ERR_LIMIT] = "limit exceeded",
+    [R2B_ERR_INTEGRITY] = "integrity check failed",
+    [R2B_ERR_INTERRUPTED] = "interrupted",
+    [R2B_ERR_UNSUPPORTED] = "not supported",
+};
+
+const char *r2b_strerror(enum r2b_status code)
+{
+    if ((int)code < 0 || code >= R2B__STATUS_COUNT || status_text[code] == NULL)
+        return "unknown error";
+    return status_text[code];
+}
+
+void r2b_error_clear(struct r2b_error *err)
+{
+    if (err == NULL)
+        return;
+    memset(err, 0, sizeof(*err));
+    err->code = R2B_OK;
+}
+
+enum r2b_status r2b_error_set(struct r2b_error *err, enum r2b_status code, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (err == NULL)
+        return code;
+    r2b_error_clear(err);
+    err->code = code;
+    va_start(ap, fmt);
+    vsnprintf(err->message, sizeof(err->message), fmt, ap);
+    va_end(ap);
+    /* One line: a newline from an outside source would break log parsing. */
+    for (char *p = err->message; *p; p++)
+        if (*p == '\n' || *p == '\r')
+            *p = ' ';
+    return code;
+}
