@@ -1,1 +1,51 @@
-#include "r2bridge/r2bridge.h" /* placeholder */
+/* r2bridge head KEY: an object's metadata. */
+#include <stdio.h>
+
+#include "cli.h"
+
+static const char usage[] =
+    "usage: r2bridge head KEY\n\n"
+    "Shows the object's size, ETag, Content-Type, Cache-Control and Last-Modified.\n"
+    "Exits 6 when the object does not exist.\n";
+
+int cmd_head(int argc, char **argv)
+{
+    struct cli_common common = {0};
+    struct cli_args args;
+    struct r2b_config cfg;
+    struct r2b_s3_client *c = NULL;
+    struct r2b_s3_object obj;
+    struct r2b_error err;
+    const char *bucket;
+    int rc;
+
+    r2b_config_init(&cfg);
+    if ((rc = cli_parse("head", argc, argv, NULL, &common, &args)) != 0)
+        return rc;
+    if (common.help) {
+        cli_usage(usage);
+        return R2B_EXIT_OK;
+    }
+    if (args.n_pos != 1)
+        return cli_usage_error("head", "expected one KEY");
+    if ((rc = cli_load_config(&common, &cfg)) != 0 || (rc = cli_bucket(&common, &cfg, &bucket)) ||
+        (rc = cli_s3_client(&cfg, &c)) != 0)
+        goto cleanup;
+    r2b_error_clear(&err);
+    if (r2b_s3_head(c, bucket, args.pos[0], &obj, &err) != R2B_OK) {
+        rc = cli_fail(&common, &err);
+        goto cleanup;
+    }
+    if (common.json) {
+        cli_print_json(cli_object_json(bucket, &obj));
+    } else {
+        printf("key: %s\nsize: %llu\netag: %s\ncontent-type: %s\ncache-control: %s\n"
+               "last-modified: %lld\n",
+               obj.key, (unsigned long long)obj.size_bytes, obj.etag, obj.content_type,
+               obj.cache_control, (long long)obj.last_modified);
+    }
+cleanup:
+    r2b_s3_client_free(c);
+    r2b_config_release(&cfg);
+    return rc;
+}

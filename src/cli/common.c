@@ -1,1 +1,242 @@
-#include "r2bridge/r2bridge.h" /* placeholder */
+/* Shared CLI plumbing: option parsing, configuration, exit codes, output. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const char common_help[] =
+    "common options:\n"
+    "  --bucket B       bucket to use instead of S3_BUCKET\n"
+    "  --env-file PATH  read settings from a Mastodon .env.production file\n"
+    "                   (the process environment wins over the file)\n"
+    "  --json           machine-readable output (one JSON object per line)\n"
+    "  -v, --verbose    log retries and requests to stderr\n"
+    "  -h, --help       show this help\n";
+
+void cli_usage(const char *msg)
+{
+    fputs(msg, stdout);
+    fputs("\n", stdout);
+    fputs(common_help, stdout);
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+    char line[512];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "r2bridge %s: %s (see 'r2bridge %s --help')\n", cmd, line, cmd);
+    return R2B_EXIT_USAGE;
+}
+
+static int match_opt(const struct cli_opt *o, const char *name, size_t len)
+{
+    return strlen(o->name) == len && strncmp(o->name, name, len) == 0;
+}
+
+int cli_parse(const char *cmd, int argc, char **argv, const struct cli_opt *opts,
+              struct cli_common *common, struct cli_args *args)
+{
+    const struct cli_opt common_opts[] = {
+        {"bucket", &common->bucket, NULL}, {"env-file", &common->env_file, NULL},
+        {"json", NULL, &common->json},     {"help", NULL, &common->help},
+        {"verbose", NULL, &common->verbose}, {NULL, NULL, NULL},
+    };
+    int only_pos = 0;
+
+    memset(args, 0, sizeof(*args));
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *name, *eq;
+        const struct cli_opt *o = NULL;
+        size_t len;
+
+        if (only_pos || a[0] != '-' || strcmp(a, "-") == 0) {
+            if (args->n_pos >= CLI_MAX_POSITIONAL)
+                return cli_usage_error(cmd, "too many arguments");
+            args->pos[args->n_pos++] = a;
+            continue;
+        }
+        if (strcmp(a, "--") == 0) {
+            only_pos = 1;
+            continue;
+        }
+        if (strcmp(a, "-h") == 0) {
+            common->help = 1;
+            continue;
+        }
+        if (strcmp(a, "-v") == 0) {
+            common->verbose = 1;
+            continue;
+        }
+        if (a[1] != '-')
+            return cli_usage_error(cmd, "unknown option '%s'", a);
+        name = a + 2;
+        eq = strchr(name, '=');
+        len = eq ? (size_t)(eq - name) : strlen(name);
+        for (const struct cli_opt *t = opts; t && t->name && !o; t++)
+            if (match_opt(t, name, len))
+                o = t;
+        for (const struct cli_opt *t = common_opts; t->name && !o; t++)
+            if (match_opt(t, name, len))
+                o = t;
+        if (o == NULL)
+            return cli_usage_error(cmd, "unknown option '--%.*s'", (int)len, name);
+        if (o->flag) {
+            if (eq)
+                return cli_usage_error(cmd, "option '--%s' takes no value", o->name);
+            *o->flag = 1;
+        } else if (eq) {
+            *o->value = eq + 1;
+        } else if (i + 1 < argc) {
+            *o->value = argv[++i];
+        } else {
+            return cli_usage_error(cmd, "option '--%s' needs a value", o->name);
+        }
+    }
+    if (common->verbose)
+        r2b_log_set_level(R2B_LOG_INFO);
+    return 0;
+}
+
+int cli_exit_code(const struct r2b_error *err)
+{
+    switch (err->code) {
+    case R2B_OK:
+        return R2B_EXIT_OK;
+    case R2B_ERR_INVALID:
+        return R2B_EXIT_USAGE;
+    case R2B_ERR_CONFIG:
+    case R2B_ERR_AUTH: /* the server refused our credentials: fix the configuration */
+        return R2B_EXIT_CONFIG;
+    case R2B_ERR_NOT_FOUND:
+        return R2B_EXIT_NOT_FOUND;
+    case R2B_ERR_NETWORK:
+    case R2B_ERR_INTERRUPTED:
+        return R2B_EXIT_TEMPFAIL;
+    case R2B_ERR_HTTP:
+    case R2B_ERR_INTEGRITY:
+        return err->retryable ? R2B_EXIT_TEMPFAIL : R2B_EXIT_FAILURE;
+    default:
+        return R2B_EXIT_FAILURE;
+    }
+}
+
+int cli_fail(const struct cli_common *common, const struct r2b_error *err)
+{
+    int code = cli_exit_code(err);
+
+    if (common && common->json) {
+        struct json_object *o = json_object_new_object();
+
+        json_object_object_add(o, "ok", json_object_new_boolean(0));
+        json_object_object_add(o, "error", json_object_new_string(r2b_strerror(err->code)));
+        json_object_object_add(o, "message", json_object_new_string(err->message));
+        if (err->http_status)
+            json_object_object_add(o, "http_status", json_object_new_int((int)err->http_status));
+        if (err->s3_code[0])
+            json_object_object_add(o, "s3_code", json_object_new_string(err->s3_code));
+        json_object_object_add(o, "retryable", json_object_new_boolean(code == R2B_EXIT_TEMPFAIL));
+        json_object_object_add(o, "exit_code", json_object_new_int(code));
+        cli_print_json(o);
+    }
+    fprintf(stderr, "r2bridge: %s\n", err->message[0] ? err->message : r2b_strerror(err->code));
+    return code;
+}
+
+int cli_load_config(const struct cli_common *common, struct r2b_config *cfg)
+{
+    struct r2b_error err;
+
+    r2b_error_clear(&err);
+    r2b_config_init(cfg);
+    if (r2b_config_load(cfg, common->env_file, &err) != R2B_OK)
+        return cli_fail(common, &err);
+    if (cfg->env_file_insecure)
+        fprintf(stderr,
+                "r2bridge: warning: '%s' holds a secret and is readable by other users "
+                "(chmod 600 it)\n",
+                common->env_file);
+    return 0;
+}
+
+int cli_s3_client(const struct r2b_config *cfg, struct r2b_s3_client **out)
+{
+    struct r2b_s3_options o;
+    struct r2b_error err;
+
+    r2b_error_clear(&err);
+    if (r2b_config_check_s3(cfg, &err) != R2B_OK)
+        return cli_fail(NULL, &err);
+    r2b_s3_options_init(&o);
+    o.endpoint = cfg->endpoint;
+    o.region = cfg->region;
+    o.access_key = cfg->access_key;
+    o.secret_key = cfg->secret_key;
+    o.session_token = cfg->session_token;
+    o.path_style = cfg->path_style;
+    o.connect_timeout_ms = cfg->connect_timeout_ms;
+    o.read_timeout_ms = cfg->read_timeout_ms;
+    o.retry_limit = cfg->retry_limit;
+    o.multipart_threshold_bytes = cfg->multipart_threshold_bytes;
+    o.part_size_bytes = cfg->part_size_bytes;
+    o.parallel = cfg->parallel;
+    *out = r2b_s3_client_new(&o, &err);
+    if (*out == NULL)
+        return cli_fail(NULL, &err);
+    return 0;
+}
+
+int cli_bucket(const struct cli_common *common, const struct r2b_config *cfg, const char **out)
+{
+    *out = common->bucket ? common->bucket : cfg->bucket;
+    if (*out == NULL || **out == '\0') {
+        fprintf(stderr, "r2bridge: no bucket: set S3_BUCKET or pass --bucket\n");
+        return R2B_EXIT_CONFIG;
+    }
+    return 0;
+}
+
+void cli_print_json(struct json_object *obj)
+{
+    puts(json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN |
+                                                 JSON_C_TO_STRING_NOSLASHESCAPE));
+    fflush(stdout);
+    json_object_put(obj);
+}
+
+struct json_object *cli_object_json(const char *bucket, const struct r2b_s3_object *o)
+{
+    struct json_object *j = json_object_new_object();
+
+    if (bucket)
+        json_object_object_add(j, "bucket", json_object_new_string(bucket));
+    if (o->key[0])
+        json_object_object_add(j, "key", json_object_new_string(o->key));
+    json_object_object_add(j, "size", json_object_new_int64((int64_t)o->size_bytes));
+    json_object_object_add(j, "etag", json_object_new_string(o->etag));
+    if (o->content_type[0])
+        json_object_object_add(j, "content_type", json_object_new_string(o->content_type));
+    if (o->cache_control[0])
+        json_object_object_add(j, "cache_control", json_object_new_string(o->cache_control));
+    if (o->last_modified >= 0)
+        json_object_object_add(j, "last_modified", json_object_new_int64(o->last_modified));
+    return j;
+}
+
+int cli_parse_long(const char *cmd, const char *name, const char *s, long min, long max,
+                   long *out)
+{
+    uint64_t v;
+
+    if (r2b_parse_u64(s, (uint64_t)max, &v) != 0 || (long)v < min)
+        return cli_usage_error(cmd, "--%s must be a whole number from %ld to %ld, not '%s'", name,
+                               min, max, s);
+    *out = (long)v;
+    return 0;
+}

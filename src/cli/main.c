@@ -1,5 +1,69 @@
-#include "r2bridge/r2bridge.h"
-int main(void)
+/* r2bridge: the command table and top-level help. Only main() and cmd_*() print. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+struct command {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+    const char *summary;
+};
+
+static const struct command commands[] = {
+    {"put", cmd_put, "upload a file to a key (multipart above S3_MULTIPART_THRESHOLD)"},
+    {"get", cmd_get, "download a key to a file (written atomically) or '-'"},
+    {"head", cmd_head, "show an object's size, ETag, type and cache headers"},
+    {"rm", cmd_rm, "delete keys (absent keys are not an error)"},
+    {"ls", cmd_ls, "list keys under a prefix"},
+    {"presign", cmd_presign, "print a presigned URL for a key (1 s to 7 days)"},
+    {"config", cmd_config, "print the effective configuration, secrets redacted"},
+};
+
+static void print_help(FILE *f)
 {
-    return 0;
+    fprintf(f, "usage: r2bridge <command> [options] [args]\n\n"
+               "Moves a Mastodon instance's media into Cloudflare R2 (or any S3-compatible\n"
+               "store) and signs S3 requests itself.\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f,
+            "\nRun 'r2bridge <command> --help' for a command's options.\n\n"
+            "configuration (environment, Mastodon's names; or --env-file .env.production):\n"
+            "  S3_ENDPOINT S3_BUCKET S3_REGION(auto) S3_OVERRIDE_PATH_STYLE\n"
+            "  S3_MULTIPART_THRESHOLD S3_OPEN_TIMEOUT S3_READ_TIMEOUT S3_RETRY_LIMIT\n"
+            "  AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY R2B_PART_SIZE R2B_PARALLEL\n\n"
+            "exit codes:\n"
+            "  0  done\n"
+            "  1  failed (see the message)\n"
+            "  2  usage: bad command line\n"
+            "  3  configuration: missing setting, or credentials refused by the server\n"
+            "  4  media rejected (do not retry)\n"
+            "  5  denied by the privacy check\n"
+            "  6  not found (object, bucket or local file)\n"
+            "  75 temporary failure: network, timeout, 5xx, throttling (retry later)\n");
+}
+
+int main(int argc, char **argv)
+{
+    const char *name;
+
+    if (argc < 2) {
+        print_help(stderr);
+        return R2B_EXIT_USAGE;
+    }
+    name = argv[1];
+    if (strcmp(name, "-h") == 0 || strcmp(name, "--help") == 0 || strcmp(name, "help") == 0) {
+        print_help(stdout);
+        return R2B_EXIT_OK;
+    }
+    if (strcmp(name, "--version") == 0 || strcmp(name, "version") == 0) {
+        printf("r2bridge %s\n", R2B_VERSION);
+        return R2B_EXIT_OK;
+    }
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        if (strcmp(name, commands[i].name) == 0)
+            return commands[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "r2bridge: '%s' is not a command (see 'r2bridge --help')\n", name);
+    return R2B_EXIT_USAGE;
 }
