@@ -153,6 +153,7 @@ struct r2b_s3_client *r2b_s3_client_new(const struct r2b_s3_options *o, struct r
         goto fail;
     memcpy(&c->rng, seed, sizeof(seed));
     c->rng |= 1;
+    r2b_strlcpy(c->list_page_size, "1000", sizeof(c->list_page_size));
     return c;
 nomem:
     r2b_error_set(err, R2B_ERR_NOMEM, "out of memory creating s3 client");
@@ -1028,7 +1029,7 @@ enum r2b_status r2b_s3_list(struct r2b_s3_client *c, const char *bucket, const c
         int rc;
 
         params[np++] = (struct r2b_sigv4_param){"list-type", "2"};
-        params[np++] = (struct r2b_sigv4_param){"max-keys", "1000"};
+        params[np++] = (struct r2b_sigv4_param){"max-keys", c->list_page_size};
         if (prefix && *prefix)
             params[np++] = (struct r2b_sigv4_param){"prefix", prefix};
         if (token)

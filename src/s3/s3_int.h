@@ -26,6 +26,7 @@ struct r2b_s3_client {
     struct r2b_s3_client **workers;
     int n_workers;
     struct r2b_buf url, auth, path, body; /* reused per request */
+    char list_page_size[8];               /* "max-keys" of ListObjectsV2 ("1000"); tests lower it */
 };
 
 /* One request as the engine sends it. */

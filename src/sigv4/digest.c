@@ -16,13 +16,29 @@ struct digest_state {
 _Static_assert(sizeof(struct digest_state) <= sizeof(((struct r2b_digest *)0)->state),
                "r2b_digest.state too small");
 
+/*
+ * SHA-256 through a SHA256_CTX on the stack. Not the one-shot SHA256(): in
+ * OpenSSL 3 it fetches an EVP_MD and allocates, and on failure returns NULL
+ * without writing `out`, which callers here could not tell from a digest.
+ */
+static void sha256_parts(const void *a, size_t na, const void *b, size_t nb, unsigned char out[32])
+{
+    SHA256_CTX c;
+
+    SHA256_Init(&c);
+    SHA256_Update(&c, a, na);
+    SHA256_Update(&c, b, nb);
+    SHA256_Final(out, &c);
+    OPENSSL_cleanse(&c, sizeof(c));
+}
+
 void r2b_hmac_prekey(struct r2b_hmac_key *k, const void *key, size_t key_len)
 {
     unsigned char block[SHA256_CBLOCK], pad[SHA256_CBLOCK];
 
     memset(block, 0, sizeof(block));
     if (key_len > sizeof(block)) {
-        SHA256(key, key_len, block); /* RFC 2104: long keys are hashed first */
+        sha256_parts(key, key_len, "", 0, block); /* RFC 2104: long keys are hashed first */
     } else {
         memcpy(block, key, key_len);
     }
@@ -69,18 +85,26 @@ void r2b_sigv4_derive_key(const char *secret, const char *date8, const char *reg
                           const char *service, unsigned char out[32])
 {
     size_t n = strlen(secret);
-    unsigned char k[32];
-    unsigned char *ksecret = OPENSSL_malloc(n + 4);
+    unsigned char ksecret[SHA256_CBLOCK], k[32];
+    size_t ksecret_len;
 
-    /* kSecret = "AWS4" + secret; kSigning = HMAC chain over date/region/service */
-    if (ksecret == NULL) {
-        memset(out, 0, 32);
-        return;
+    /*
+     * kSecret = "AWS4" + secret; kSigning = HMAC chain over date/region/service.
+     * kSecret is built on the stack, not the heap: an allocation failure here
+     * used to sign with an all-zero key and report nothing. A kSecret longer
+     * than the block would be hashed by the HMAC anyway (RFC 2104), so hash it
+     * here, in two parts.
+     */
+    if (n <= sizeof(ksecret) - 4) {
+        memcpy(ksecret, "AWS4", 4);
+        memcpy(ksecret + 4, secret, n);
+        ksecret_len = n + 4;
+    } else {
+        sha256_parts("AWS4", 4, secret, n, ksecret);
+        ksecret_len = 32;
     }
-    memcpy(ksecret, "AWS4", 4);
-    memcpy(ksecret + 4, secret, n);
-    hmac_once(ksecret, n + 4, date8, k);
-    OPENSSL_clear_free(ksecret, n + 4);
+    hmac_once(ksecret, ksecret_len, date8, k);
+    OPENSSL_cleanse(ksecret, sizeof(ksecret));
     hmac_once(k, 32, region, k);
     hmac_once(k, 32, service, k);
     hmac_once(k, 32, "aws4_request", out);
@@ -124,7 +148,7 @@ void r2b_sha256_hex(const void *data, size_t n, char out[65])
 {
     unsigned char sha[32];
 
-    SHA256(data, n, sha);
+    sha256_parts(data, n, "", 0, sha);
     r2b_hex_lower(sha, sizeof(sha), out);
 }
 

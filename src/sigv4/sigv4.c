@@ -92,6 +92,14 @@ enum r2b_status r2b_sigv4_uri_encode(struct r2b_buf *out, const char *s, size_t 
     if (n > SIZE_MAX / 3)
         return R2B_ERR_LIMIT;
     st = r2b_buf_reserve(out, n * 3);
+    if (st == R2B_ERR_LIMIT) {
+        /* The worst case is over the cap, but the exact encoding may fit. */
+        size_t need = 0;
+
+        for (size_t i = 0; i < n; i++)
+            need += (unreserved[(unsigned char)s[i]] || (s[i] == '/' && keep_slash)) ? 1 : 3;
+        st = r2b_buf_reserve(out, need);
+    }
     if (st != R2B_OK)
         return st;
     p = put_encoded(out->ptr + out->len, s, n, keep_slash);
@@ -198,6 +206,7 @@ static enum r2b_status ensure_key(struct r2b_sigv4_signer *s, const char amz_dat
 
     if (s->have_key && memcmp(s->key_date, amz_date, 8) == 0)
         return R2B_OK;
+    s->have_key = 0; /* until key, scope and credential all match the new date */
     memcpy(s->key_date, amz_date, 8);
     s->key_date[8] = '\0';
     r2b_sigv4_derive_key(s->secret, s->key_date, s->region, s->service, k);
@@ -348,12 +357,45 @@ static enum r2b_status build_query(struct r2b_sigv4_signer *s, const struct r2b_
     return R2B_OK;
 }
 
+/*
+ * RFC 9110: a method is a token, a Host header value carries no path, query,
+ * fragment or userinfo, and a field value has no control characters but HTAB.
+ * What the signer would sign differently from what goes on the wire (a CR/LF
+ * folded into a space, a '/' moving part of the host into the path) is refused.
+ */
+static int bad_method_char(unsigned char c)
+{
+    return c <= ' ' || c >= 127;
+}
+
+static int bad_host_char(unsigned char c)
+{
+    return c <= ' ' || c == 127 || c == '/' || c == '?' || c == '#' || c == '@' || c == '\\';
+}
+
+static int bad_value_char(unsigned char c)
+{
+    return (c < ' ' && c != '\t') || c == 127;
+}
+
+static int any_char(const char *s, int (*bad)(unsigned char))
+{
+    for (; *s; s++)
+        if (bad((unsigned char)*s))
+            return 1;
+    return 0;
+}
+
 static enum r2b_status check_request(const struct r2b_sigv4_request *req, size_t *path_len,
                                      struct r2b_error *err)
 {
     if (req->method == NULL || *req->method == '\0' || req->host == NULL || *req->host == '\0' ||
         req->path == NULL)
         return r2b_error_set(err, R2B_ERR_INVALID, "request to sign lacks method, host or path");
+    if (any_char(req->method, bad_method_char))
+        return r2b_error_set(err, R2B_ERR_INVALID, "invalid method to sign");
+    if (any_char(req->host, bad_host_char))
+        return r2b_error_set(err, R2B_ERR_INVALID, "invalid host to sign");
     *path_len = req->path_len ? req->path_len : strlen(req->path);
     if (*path_len == 0 || req->path[0] != '/')
         return r2b_error_set(err, R2B_ERR_INVALID, "path to sign must start with '/'");
@@ -364,6 +406,9 @@ static enum r2b_status check_request(const struct r2b_sigv4_request *req, size_t
         return r2b_error_set(err, R2B_ERR_INVALID, "path to sign contains a NUL byte");
     if (req->n_params > R2B_SIGV4_MAX_PARAMS || req->n_headers > R2B_SIGV4_MAX_HEADERS)
         return r2b_error_set(err, R2B_ERR_LIMIT, "too many query parameters or headers to sign");
+    for (size_t i = 0; i < req->n_params; i++)
+        if (req->params[i].name == NULL)
+            return r2b_error_set(err, R2B_ERR_INVALID, "query parameter to sign lacks a name");
     for (size_t i = 0; i < req->n_headers; i++) {
         const char *nm = req->headers[i].name;
 
@@ -376,6 +421,9 @@ static enum r2b_status check_request(const struct r2b_sigv4_request *req, size_t
         for (const char *c = nm; *c; c++)
             if (*c <= ' ' || *c == ':' || *c >= 127)
                 return r2b_error_set(err, R2B_ERR_INVALID, "invalid header name to sign");
+        if (any_char(req->headers[i].value, bad_value_char))
+            return r2b_error_set(err, R2B_ERR_INVALID,
+                                 "header '%s' to sign has a control character in its value", nm);
     }
     return R2B_OK;
 }
@@ -584,6 +632,17 @@ enum r2b_status r2b_sigv4_presign(struct r2b_sigv4_signer *s, const struct r2b_s
                              R2B_SIGV4_PRESIGN_MIN_S, R2B_SIGV4_PRESIGN_MAX_S);
     if (scheme == NULL || (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0))
         return r2b_error_set(err, R2B_ERR_INVALID, "scheme must be http or https");
+    /* A second X-Amz-Date or X-Amz-Signature would make the URL ambiguous. */
+    for (size_t i = 0; i < req->n_params; i++) {
+        const char *nm = req->params[i].name;
+
+        if (name_cmp(nm, "X-Amz-Algorithm") == 0 || name_cmp(nm, "X-Amz-Credential") == 0 ||
+            name_cmp(nm, "X-Amz-Date") == 0 || name_cmp(nm, "X-Amz-Expires") == 0 ||
+            name_cmp(nm, "X-Amz-SignedHeaders") == 0 ||
+            name_cmp(nm, "X-Amz-Security-Token") == 0 || name_cmp(nm, "X-Amz-Signature") == 0)
+            return r2b_error_set(err, R2B_ERR_INVALID, "query parameter '%s' is set by the signer",
+                                 nm);
+    }
     r2b_time_amz(now, amz_date);
     if (ensure_key(s, amz_date) != R2B_OK)
         return r2b_error_set(err, R2B_ERR_LIMIT, "credential scope too long");
