@@ -39,10 +39,13 @@ int cmd_head(int argc, char **argv)
     if (common.json) {
         cli_print_json(cli_object_json(bucket, &obj));
     } else {
+        char when[21];
+
+        cli_time_iso(obj.last_modified, when);
         printf("key: %s\nsize: %llu\netag: %s\ncontent-type: %s\ncache-control: %s\n"
-               "last-modified: %lld\n",
+               "last-modified: %s\n",
                obj.key, (unsigned long long)obj.size_bytes, obj.etag, obj.content_type,
-               obj.cache_control, (long long)obj.last_modified);
+               obj.cache_control, when);
     }
 cleanup:
     r2b_s3_client_free(c);

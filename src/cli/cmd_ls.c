@@ -19,15 +19,14 @@ struct ls_state {
 static int print_one(void *ud, const struct r2b_s3_object *o)
 {
     struct ls_state *s = ud;
-    char when[17] = "-";
+    char when[21];
 
     s->count++;
     if (s->json) {
         cli_print_json(cli_object_json(s->bucket, o));
         return 0;
     }
-    if (o->last_modified >= 0)
-        r2b_time_amz(o->last_modified, when);
+    cli_time_iso(o->last_modified, when);
     printf("%12llu  %s  %s\n", (unsigned long long)o->size_bytes, when, o->key);
     return 0;
 }

@@ -240,3 +240,16 @@ int cli_parse_long(const char *cmd, const char *name, const char *s, long min, l
     *out = (long)v;
     return 0;
 }
+
+void cli_time_iso(int64_t t, char out[21])
+{
+    char amz[17];
+
+    if (t < 0) {
+        r2b_strlcpy(out, "-", 21);
+        return;
+    }
+    r2b_time_amz(t, amz); /* YYYYMMDDTHHMMSSZ */
+    snprintf(out, 21, "%.4s-%.2s-%.2sT%.2s:%.2s:%.2sZ", amz, amz + 4, amz + 6, amz + 9, amz + 11,
+             amz + 13);
+}
