@@ -48,6 +48,13 @@ struct r2b_sigv4_header {
 };
 
 /* Everything about a request that enters the signature. All borrowed. */
+/*
+ * Rejected with R2B_ERR_INVALID before anything is signed: a method that is
+ * not an HTTP token; a host holding '/', '?', '#', '@', '\', spaces or
+ * control characters; header values with control characters other than tab
+ * (they would be signed as something other than what is sent); and, for
+ * presign, caller parameters named like the signer's own X-Amz-* ones.
+ */
 struct r2b_sigv4_request {
     const char *method; /* "GET", "PUT", "HEAD", "DELETE", "POST" */
     /*
@@ -115,8 +122,8 @@ enum r2b_status r2b_sigv4_presign(struct r2b_sigv4_signer *s, const struct r2b_s
 
 /*
  * The canonical request and string to sign of the last successful sign or
- * presign call on `s`, for tests and `--debug` output. Valid until the next
- * call on `s`. Neither contains the secret.
+ * presign call on `s`, for tests and debugging. Valid until the next call on
+ * `s`; undefined after a call that failed. Neither contains the secret.
  */
 const char *r2b_sigv4_last_canonical_request(const struct r2b_sigv4_signer *s);
 const char *r2b_sigv4_last_string_to_sign(const struct r2b_sigv4_signer *s);
