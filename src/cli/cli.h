@@ -93,5 +93,6 @@ int cmd_rm(int argc, char **argv);
 int cmd_ls(int argc, char **argv);
 int cmd_presign(int argc, char **argv);
 int cmd_config(int argc, char **argv);
+int cmd_inspect(int argc, char **argv);
 
 #endif

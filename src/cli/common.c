@@ -116,6 +116,8 @@ int cli_exit_code(const struct r2b_error *err)
         return R2B_EXIT_CONFIG;
     case R2B_ERR_NOT_FOUND:
         return R2B_EXIT_NOT_FOUND;
+    case R2B_ERR_REJECTED:
+        return R2B_EXIT_REJECTED;
     case R2B_ERR_NETWORK:
     case R2B_ERR_INTERRUPTED:
         return R2B_EXIT_TEMPFAIL;

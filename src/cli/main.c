@@ -11,6 +11,7 @@ struct command {
 };
 
 static const struct command commands[] = {
+    {"inspect", cmd_inspect, "sniff, validate and transcode a media file without uploading"},
     {"put", cmd_put, "upload a file to a key (multipart above S3_MULTIPART_THRESHOLD)"},
     {"get", cmd_get, "download a key to a file (written atomically) or '-'"},
     {"head", cmd_head, "show an object's size, ETag, type and cache headers"},

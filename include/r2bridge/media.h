@@ -1,0 +1,126 @@
+/*
+ * Media: turn whatever a user uploaded into the files that may leave the
+ * server, or refuse it with a reason. Runs before a byte goes to R2; what it
+ * lets through is public to a third party.
+ *
+ *  1. sniff: the type comes from the content (libmagic), never from the file
+ *     name or the caller's claim; a mismatch with the claim is reported;
+ *  2. validate against Mastodon 4.x's rules: accepted types, byte limits,
+ *     the pixel matrix read from the header before any decode;
+ *  3. transcode images with libvips, hardened for untrusted input: upright
+ *     (EXIF orientation applied), shrunk (never enlarged) to the `original`
+ *     and `small` styles, converted to sRGB, every piece of metadata but
+ *     colour removed (EXIF, GPS, XMP, IPTC, comments), blurhash 4x4;
+ *  4. video and audio: validated (type and size) and passed through as they
+ *     are for now (`transcoded` = 0).
+ *
+ * Thread-safety: call r2b_media_global_init() once before any thread uses
+ * this module; r2b_media_process() may then run on several threads at once.
+ */
+#ifndef R2BRIDGE_MEDIA_H
+#define R2BRIDGE_MEDIA_H
+
+#include "r2bridge.h"
+
+/* Mastodon 4.x limits (all overridable through r2b_media_options). */
+#define R2B_MEDIA_IMAGE_MAX_BYTES 16777216ULL    /* 16 MiB */
+#define R2B_MEDIA_VIDEO_MAX_BYTES 103809024ULL   /* 99 MiB, also audio and gifv */
+#define R2B_MEDIA_IMAGE_MAX_PIXELS 33177600ULL   /* 7680 x 4320 */
+#define R2B_MEDIA_GIF_MAX_PIXELS 921600ULL       /* 1280 x 720, animated GIF */
+#define R2B_MEDIA_ORIGINAL_MAX_PIXELS 8294400ULL /* 3840 x 2160 area */
+#define R2B_MEDIA_SMALL_MAX_PIXELS 230400ULL     /* 640 x 360 area */
+#define R2B_MEDIA_MAX_STYLES 2
+
+enum r2b_media_kind { R2B_MEDIA_NONE = 0, R2B_MEDIA_IMAGE, R2B_MEDIA_VIDEO, R2B_MEDIA_AUDIO };
+
+/* Why media was refused. Append-only; the names are stable (JSON, logs). */
+enum r2b_media_reject {
+    R2B_REJECT_NONE = 0,
+    R2B_REJECT_EMPTY,       /* "empty": zero bytes */
+    R2B_REJECT_TYPE,        /* "unsupported_type": not a type Mastodon accepts */
+    R2B_REJECT_TOO_LARGE,   /* "too_large": over the byte limit for its kind */
+    R2B_REJECT_DIMENSIONS,  /* "too_many_pixels": over the pixel matrix limit */
+    R2B_REJECT_CORRUPT,     /* "corrupt": truncated or undecodable */
+};
+
+struct r2b_media_options {
+    const char *tmp_dir;      /* where style files are written; NULL: $TMPDIR or /tmp */
+    const char *claimed_type; /* the type the uploader claimed, for mismatch reports; may be NULL */
+    uint64_t image_max_bytes;
+    uint64_t video_max_bytes;
+    uint64_t image_max_pixels;
+    uint64_t gif_max_pixels;
+    uint64_t original_max_pixels;
+    uint64_t small_max_pixels;
+    int jpeg_quality;          /* 1..100, default 90 */
+    uint64_t memory_max_bytes; /* refuse images whose decode would need more; default 1 GiB */
+};
+
+/* One output file. */
+struct r2b_media_style {
+    char name[16];         /* "original" or "small" */
+    char *path;            /* temp file owned by the result, removed by _release */
+    char content_type[32]; /* e.g. "image/jpeg" */
+    char ext[8];           /* without the dot: "jpg", "png", "webp", "gif", "mp4" ... */
+    uint64_t size_bytes;
+    int width, height;     /* 0 for audio */
+    char sha256[65];
+};
+
+struct r2b_media_result {
+    char type[64];                  /* canonical sniffed type, e.g. "image/jpeg" */
+    enum r2b_media_kind kind;
+    int transcoded;                 /* 1 when the styles were re-encoded */
+    int animated;                   /* animated GIF */
+    int type_mismatch;              /* claimed_type given and different from the sniffed type */
+    char claimed_type[64];
+    struct r2b_media_style styles[R2B_MEDIA_MAX_STYLES];
+    int n_styles;
+    int source_width, source_height; /* as stored (before orientation); 0 if unknown */
+    int orientation;                 /* EXIF orientation 1..8 applied (1 if none) */
+    char blurhash[64];               /* "" when not computed */
+    enum r2b_media_reject reject;    /* R2B_REJECT_NONE when accepted */
+    char reject_reason[256];         /* one line, when rejected */
+};
+
+/* Starts libvips and libmagic, locks libvips down for untrusted input. Once per process. */
+enum r2b_status r2b_media_global_init(struct r2b_error *err);
+
+/* Fills the Mastodon defaults. */
+void r2b_media_options_init(struct r2b_media_options *o);
+
+/*
+ * Processes the file at `path`. Returns:
+ *  - R2B_OK with result->reject == R2B_REJECT_NONE: accepted, styles written;
+ *  - R2B_ERR_REJECTED with result->reject and reject_reason set (and the
+ *    same reason in `err`): the media is refused, retrying will not help;
+ *  - another status for local failures (cannot read the file, disk full in
+ *    tmp_dir, out of memory), with `err` set.
+ * On every failure path no temp file is left behind. On success the caller
+ * owns the style files through `result`: r2b_media_result_release() removes
+ * them (after uploading, or when giving up).
+ */
+enum r2b_status r2b_media_process(const char *path, const struct r2b_media_options *opts,
+                                  struct r2b_media_result *result, struct r2b_error *err);
+
+/* Removes the style files and frees what the result owns. Accepts NULL. */
+void r2b_media_result_release(struct r2b_media_result *result);
+
+/* Stable name of a rejection ("unsupported_type", ...). */
+const char *r2b_media_reject_name(enum r2b_media_reject r);
+
+/*
+ * Maps a libmagic MIME type to Mastodon's canonical type and kind, or NULL
+ * when Mastodon does not accept it (pure; exposed for tests).
+ */
+const char *r2b_media_canonical_type(const char *sniffed, enum r2b_media_kind *kind);
+
+/*
+ * Blurhash of an 8-bit RGB(A) image, the reference algorithm (woltapp), with
+ * x_comp x y_comp components (Mastodon: 4 x 4). `out` receives at most
+ * 2 + 4 + 2 * 81 characters + NUL. Returns 0, or -1 on bad arguments.
+ */
+int r2b_blurhash_encode(const unsigned char *pixels, int width, int height, int bands,
+                        size_t row_stride, int x_comp, int y_comp, char *out, size_t out_size);
+
+#endif

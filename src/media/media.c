@@ -1,0 +1,723 @@
+/*
+ * Media: sniff (libmagic), validate (Mastodon 4.x rules), transcode
+ * (libvips). Every output of this file may become public, so each step
+ * refuses rather than guesses.
+ *
+ * Transcoding decodes the source once: the `original` style is produced by
+ * vips_thumbnail() (shrink-on-load where the format allows it, EXIF
+ * orientation applied, sRGB), copied to memory, and both styles are written
+ * from that copy; the blurhash comes from the small style.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <magic.h>
+#include <vips/vips.h>
+
+#include "media_int.h"
+#include "r2bridge/sigv4.h"
+
+#define BLURHASH_BOX 100 /* blurhash is computed on a <= 100x100 thumbnail, as Mastodon does */
+#define SNIFF_BYTES 65536
+
+static pthread_mutex_t magic_lock = PTHREAD_MUTEX_INITIALIZER;
+static magic_t magic_cookie;
+static int media_ready;
+
+static const char *const reject_names[] = {
+    [R2B_REJECT_NONE] = "none",
+    [R2B_REJECT_EMPTY] = "empty",
+    [R2B_REJECT_TYPE] = "unsupported_type",
+    [R2B_REJECT_TOO_LARGE] = "too_large",
+    [R2B_REJECT_DIMENSIONS] = "too_many_pixels",
+    [R2B_REJECT_CORRUPT] = "corrupt",
+};
+
+const char *r2b_media_reject_name(enum r2b_media_reject r)
+{
+    if ((int)r < 0 || (size_t)r >= sizeof(reject_names) / sizeof(reject_names[0]))
+        return "unknown";
+    return reject_names[r];
+}
+
+/* libmagic's answers (and their aliases) -> Mastodon's accepted types. */
+static const struct {
+    const char *sniffed;
+    const char *canonical;
+    enum r2b_media_kind kind;
+} type_table[] = {
+    {"image/jpeg", "image/jpeg", R2B_MEDIA_IMAGE},
+    {"image/png", "image/png", R2B_MEDIA_IMAGE},
+    {"image/gif", "image/gif", R2B_MEDIA_IMAGE},
+    {"image/webp", "image/webp", R2B_MEDIA_IMAGE},
+    {"image/heic", "image/heic", R2B_MEDIA_IMAGE},
+    {"image/heic-sequence", "image/heic", R2B_MEDIA_IMAGE},
+    {"image/heif", "image/heif", R2B_MEDIA_IMAGE},
+    {"image/heif-sequence", "image/heif", R2B_MEDIA_IMAGE},
+    {"image/avif", "image/avif", R2B_MEDIA_IMAGE},
+    {"video/mp4", "video/mp4", R2B_MEDIA_VIDEO},
+    {"video/webm", "video/webm", R2B_MEDIA_VIDEO},
+    {"video/quicktime", "video/quicktime", R2B_MEDIA_VIDEO},
+    {"video/ogg", "video/ogg", R2B_MEDIA_VIDEO},
+    {"audio/mpeg", "audio/mpeg", R2B_MEDIA_AUDIO},
+    {"audio/ogg", "audio/ogg", R2B_MEDIA_AUDIO},
+    {"application/ogg", "audio/ogg", R2B_MEDIA_AUDIO},
+    {"audio/flac", "audio/flac", R2B_MEDIA_AUDIO},
+    {"audio/x-flac", "audio/flac", R2B_MEDIA_AUDIO},
+    {"audio/wav", "audio/wav", R2B_MEDIA_AUDIO},
+    {"audio/x-wav", "audio/wav", R2B_MEDIA_AUDIO},
+    {"audio/vnd.wave", "audio/wav", R2B_MEDIA_AUDIO},
+    {"audio/aac", "audio/aac", R2B_MEDIA_AUDIO},
+    {"audio/x-aac", "audio/aac", R2B_MEDIA_AUDIO},
+    {"audio/x-hx-aac-adts", "audio/aac", R2B_MEDIA_AUDIO},
+    {"audio/mp4", "audio/mp4", R2B_MEDIA_AUDIO},
+    {"audio/x-m4a", "audio/mp4", R2B_MEDIA_AUDIO},
+    {"audio/webm", "audio/webm", R2B_MEDIA_AUDIO},
+    {"audio/3gpp", "audio/3gpp", R2B_MEDIA_AUDIO},
+};
+
+const char *r2b_media_canonical_type(const char *sniffed, enum r2b_media_kind *kind)
+{
+    for (size_t i = 0; sniffed && i < sizeof(type_table) / sizeof(type_table[0]); i++) {
+        if (strcmp(sniffed, type_table[i].sniffed) == 0) {
+            if (kind)
+                *kind = type_table[i].kind;
+            return type_table[i].canonical;
+        }
+    }
+    if (kind)
+        *kind = R2B_MEDIA_NONE;
+    return NULL;
+}
+
+void r2b_media_options_init(struct r2b_media_options *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->image_max_bytes = R2B_MEDIA_IMAGE_MAX_BYTES;
+    o->video_max_bytes = R2B_MEDIA_VIDEO_MAX_BYTES;
+    o->image_max_pixels = R2B_MEDIA_IMAGE_MAX_PIXELS;
+    o->gif_max_pixels = R2B_MEDIA_GIF_MAX_PIXELS;
+    o->original_max_pixels = R2B_MEDIA_ORIGINAL_MAX_PIXELS;
+    o->small_max_pixels = R2B_MEDIA_SMALL_MAX_PIXELS;
+    o->jpeg_quality = 90;
+    o->memory_max_bytes = 1024ULL * 1024 * 1024;
+}
+
+/* libvips reports through GLib's log; route it to ours (debug only): its
+ * messages about a hostile file are not the operator's business. */
+static void glib_log(const gchar *domain, GLogLevelFlags level, const gchar *msg, gpointer ud)
+{
+    (void)level;
+    (void)ud;
+    r2b_log(R2B_LOG_DEBUG, "%s: %s", domain ? domain : "glib", msg);
+}
+
+enum r2b_status r2b_media_global_init(struct r2b_error *err)
+{
+    static const char *const allowed_loaders[] = {
+        "VipsForeignLoadJpeg", "VipsForeignLoadPng", "VipsForeignLoadNsgif",
+        "VipsForeignLoadWebp", "VipsForeignLoadHeif",
+    };
+    enum r2b_status st = R2B_OK;
+
+    pthread_mutex_lock(&magic_lock);
+    if (media_ready)
+        goto done;
+    if (VIPS_INIT("r2bridge") != 0) {
+        st = r2b_error_set(err, R2B_ERR_UNSUPPORTED, "cannot start libvips: %s",
+                           vips_error_buffer());
+        vips_error_clear();
+        goto done;
+    }
+    /* Untrusted input: no "unfuzzed" loaders (libvips' own list), and of the
+     * rest only the five formats Mastodon accepts. */
+    g_log_set_handler("VIPS", (GLogLevelFlags)(G_LOG_LEVEL_WARNING | G_LOG_LEVEL_MESSAGE |
+                                               G_LOG_LEVEL_INFO | G_LOG_LEVEL_DEBUG),
+                      glib_log, NULL);
+    vips_block_untrusted_set(TRUE);
+    vips_operation_block_set("VipsForeignLoad", TRUE);
+    for (size_t i = 0; i < sizeof(allowed_loaders) / sizeof(allowed_loaders[0]); i++)
+        vips_operation_block_set(allowed_loaders[i], FALSE);
+    /* No operation cache: each upload is seen once, and a cache only holds memory. */
+    vips_cache_set_max(0);
+    vips_cache_set_max_mem(0);
+    vips_cache_set_max_files(0);
+    magic_cookie = magic_open(MAGIC_MIME_TYPE | MAGIC_ERROR | MAGIC_NO_CHECK_COMPRESS);
+    if (magic_cookie == NULL || magic_load(magic_cookie, NULL) != 0) {
+        st = r2b_error_set(err, R2B_ERR_UNSUPPORTED, "cannot load libmagic's database: %s",
+                           magic_cookie ? magic_error(magic_cookie) : "magic_open failed");
+        goto done;
+    }
+    media_ready = 1;
+done:
+    pthread_mutex_unlock(&magic_lock);
+    return st;
+}
+
+/* libmagic on the first bytes (a cookie is not thread-safe: one lock). */
+static enum r2b_status sniff(int fd, char *type, size_t type_size, struct r2b_error *err)
+{
+    unsigned char *buf = malloc(SNIFF_BYTES);
+    ssize_t n;
+    const char *t;
+
+    if (buf == NULL)
+        return r2b_error_set(err, R2B_ERR_NOMEM, "out of memory");
+    n = pread(fd, buf, SNIFF_BYTES, 0);
+    if (n < 0) {
+        free(buf);
+        return r2b_error_set(err, R2B_ERR_IO, "cannot read: %s", strerror(errno));
+    }
+    pthread_mutex_lock(&magic_lock);
+    t = magic_buffer(magic_cookie, buf, (size_t)n);
+    r2b_strlcpy(type, t ? t : "application/octet-stream", type_size);
+    pthread_mutex_unlock(&magic_lock);
+    free(buf);
+    return R2B_OK;
+}
+
+static enum r2b_status reject(struct r2b_media_result *r, enum r2b_media_reject why,
+                              struct r2b_error *err, const char *fmt, ...) R2B_PRINTF(4, 5);
+
+static enum r2b_status reject(struct r2b_media_result *r, enum r2b_media_reject why,
+                              struct r2b_error *err, const char *fmt, ...)
+{
+    va_list ap;
+
+    r->reject = why;
+    va_start(ap, fmt);
+    vsnprintf(r->reject_reason, sizeof(r->reject_reason), fmt, ap);
+    va_end(ap);
+    return r2b_error_set(err, R2B_ERR_REJECTED, "%s", r->reject_reason);
+}
+
+/*
+ * The square box vips_thumbnail() fits the image into so that the output has
+ * at most `limit` pixels: s = sqrt(W*H/limit), long side floor(long/s), and
+ * one pixel less while vips' rounding of the short side would exceed it.
+ * A square box keeps the aspect ratio whatever the orientation.
+ */
+int r2b_media__fit_box(int w, int h, uint64_t limit)
+{
+    int lng = w > h ? w : h, shrt = w > h ? h : w, box;
+    double s;
+
+    if ((uint64_t)w * (uint64_t)h <= limit)
+        return lng;
+    s = sqrt((double)w * (double)h / (double)limit);
+    box = (int)floor((double)lng / s);
+    while (box > 1) {
+        double sh = rint((double)shrt * (double)box / (double)lng);
+
+        if (sh < 1)
+            sh = 1;
+        if ((uint64_t)box * (uint64_t)sh <= limit)
+            break;
+        box--;
+    }
+    return box < 1 ? 1 : box;
+}
+
+static void vips_fail(struct r2b_error *err, enum r2b_status code, const char *what)
+{
+    char msg[300];
+    const char *vb = vips_error_buffer();
+    size_t n;
+
+    r2b_strlcpy(msg, vb ? vb : "", sizeof(msg));
+    n = strlen(msg);
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
+        msg[--n] = '\0';
+    for (char *p = msg; *p; p++)
+        if (*p == '\n')
+            *p = ';';
+    r2b_error_set(err, code, "%s: %s", what, msg[0] ? msg : "libvips failed");
+    vips_error_clear();
+}
+
+static enum r2b_status digest_file(const char *path, struct r2b_media_style *s,
+                                   struct r2b_error *err)
+{
+    unsigned char buf[65536];
+    struct r2b_digest d;
+    ssize_t n;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+    if (fd < 0)
+        return r2b_error_set(err, R2B_ERR_IO, "cannot read '%s': %s", path, strerror(errno));
+    r2b_digest_init(&d);
+    while ((n = read(fd, buf, sizeof(buf))) > 0)
+        r2b_digest_update(&d, buf, (size_t)n);
+    close(fd);
+    if (n < 0)
+        return r2b_error_set(err, R2B_ERR_IO, "cannot read '%s': %s", path, strerror(errno));
+    s->size_bytes = d.bytes;
+    r2b_digest_final(&d, s->sha256, NULL, NULL);
+    return R2B_OK;
+}
+
+/* Copies the source bytes unchanged (pass-through styles). */
+static enum r2b_status copy_file(int in_fd, const char *dst, struct r2b_error *err)
+{
+    unsigned char buf[65536];
+    off_t off = 0;
+    ssize_t n;
+    int out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    enum r2b_status st = R2B_OK;
+
+    if (out < 0)
+        return r2b_error_set(err, R2B_ERR_IO, "cannot create '%s': %s", dst, strerror(errno));
+    while ((n = pread(in_fd, buf, sizeof(buf), off)) > 0) {
+        ssize_t w = 0;
+
+        while (w < n) {
+            ssize_t k = write(out, buf + w, (size_t)(n - w));
+
+            if (k < 0 && errno == EINTR)
+                continue;
+            if (k <= 0) {
+                st = r2b_error_set(err, R2B_ERR_IO, "cannot write '%s': %s", dst, strerror(errno));
+                goto done;
+            }
+            w += k;
+        }
+        off += n;
+    }
+    if (n < 0)
+        st = r2b_error_set(err, R2B_ERR_IO, "cannot read the upload: %s", strerror(errno));
+done:
+    if (close(out) != 0 && st == R2B_OK)
+        st = r2b_error_set(err, R2B_ERR_IO, "cannot write '%s': %s", dst, strerror(errno));
+    return st;
+}
+
+/* The GIF bytes (bounded by the image byte limit) through the block filter. */
+static enum r2b_status write_stripped_gif(int in_fd, const char *dst, struct r2b_error *err)
+{
+    struct stat sb;
+    struct r2b_buf out;
+    unsigned char *in = NULL;
+    size_t dropped = 0, got = 0;
+    enum r2b_status st = R2B_OK;
+    int fd = -1;
+
+    r2b_buf_init(&out, R2B_MEDIA_VIDEO_MAX_BYTES);
+    if (fstat(in_fd, &sb) != 0 || (in = malloc((size_t)sb.st_size + 1)) == NULL) {
+        st = r2b_error_set(err, R2B_ERR_NOMEM, "out of memory reading the gif");
+        goto cleanup;
+    }
+    while (got < (size_t)sb.st_size) {
+        ssize_t n = pread(in_fd, in + got, (size_t)sb.st_size - got, (off_t)got);
+
+        if (n <= 0) {
+            st = r2b_error_set(err, R2B_ERR_IO, "cannot read the upload: %s",
+                               n < 0 ? strerror(errno) : "file shrank");
+            goto cleanup;
+        }
+        got += (size_t)n;
+    }
+    if (r2b_media__gif_strip(in, got, &out, &dropped) != 0) {
+        st = R2B_ERR_REJECTED;
+        goto cleanup;
+    }
+    if (dropped)
+        r2b_log(R2B_LOG_INFO, "gif: dropped %zu bytes of metadata", dropped);
+    fd = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0 || write(fd, out.ptr, out.len) != (ssize_t)out.len || close(fd) != 0) {
+        st = r2b_error_set(err, R2B_ERR_IO, "cannot write '%s': %s", dst, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+    }
+cleanup:
+    free(in);
+    r2b_buf_release(&out);
+    return st;
+}
+
+static enum r2b_status add_style(struct r2b_media_result *r, const char *dir, const char *name,
+                                 const char *ctype, const char *ext, struct r2b_error *err)
+{
+    struct r2b_media_style *s = &r->styles[r->n_styles];
+    size_t n = strlen(dir) + strlen(name) + strlen(ext) + 3;
+
+    memset(s, 0, sizeof(*s));
+    s->path = malloc(n);
+    if (s->path == NULL)
+        return r2b_error_set(err, R2B_ERR_NOMEM, "out of memory");
+    snprintf(s->path, n, "%s/%s.%s", dir, name, ext);
+    r2b_strlcpy(s->name, name, sizeof(s->name));
+    r2b_strlcpy(s->content_type, ctype, sizeof(s->content_type));
+    r2b_strlcpy(s->ext, ext, sizeof(s->ext));
+    r->n_styles++;
+    return R2B_OK;
+}
+
+/* Saves `img` (already sRGB) as the style's format with every piece of metadata stripped. */
+static enum r2b_status save_style(VipsImage *img, struct r2b_media_style *s, int quality,
+                                  struct r2b_error *err)
+{
+    VipsImage *flat = NULL;
+    int rc;
+
+    if (strcmp(s->ext, "jpg") == 0) {
+        if (vips_image_hasalpha(img)) { /* JPEG has no alpha: flatten onto white */
+            double white[3] = {255, 255, 255};
+            VipsArrayDouble *bg = vips_array_double_new(white, 3);
+
+            rc = vips_flatten(img, &flat, "background", bg, NULL);
+            vips_area_unref(VIPS_AREA(bg));
+            if (rc != 0) {
+                vips_fail(err, R2B_ERR_REJECTED, "cannot flatten alpha");
+                return R2B_ERR_REJECTED;
+            }
+            img = flat;
+        }
+        rc = vips_jpegsave(img, s->path, "Q", quality, "strip", TRUE, NULL);
+    } else if (strcmp(s->ext, "png") == 0) {
+        rc = vips_pngsave(img, s->path, "strip", TRUE, NULL);
+    } else {
+        rc = vips_webpsave(img, s->path, "Q", quality, "strip", TRUE, NULL);
+    }
+    if (flat)
+        g_object_unref(flat);
+    if (rc != 0) {
+        vips_fail(err, R2B_ERR_IO, "cannot write style");
+        return R2B_ERR_IO;
+    }
+    if (vips_image_get_width(img) <= 0)
+        return r2b_error_set(err, R2B_ERR_IO, "empty style image");
+    s->width = vips_image_get_width(img);
+    s->height = vips_image_get_height(img);
+    return digest_file(s->path, s, err);
+}
+
+/* 8-bit sRGB pixels of a <= 100x100 thumbnail of `small`, then the 4x4 blurhash. */
+static void compute_blurhash(VipsImage *small, char *out, size_t out_size)
+{
+    VipsImage *t = NULL, *flat = NULL, *u8 = NULL;
+    void *pixels = NULL;
+    size_t len = 0;
+
+    out[0] = '\0';
+    if (vips_thumbnail_image(small, &t, BLURHASH_BOX, "height", BLURHASH_BOX, "size",
+                             VIPS_SIZE_DOWN, NULL) != 0)
+        goto done;
+    if (vips_image_hasalpha(t)) {
+        if (vips_flatten(t, &flat, NULL) != 0)
+            goto done;
+    } else {
+        flat = t;
+        g_object_ref(flat);
+    }
+    if (vips_cast_uchar(flat, &u8, NULL) != 0)
+        goto done;
+    pixels = vips_image_write_to_memory(u8, &len);
+    if (pixels && (vips_image_get_bands(u8) == 3 || vips_image_get_bands(u8) == 1)) {
+        int w = vips_image_get_width(u8), h = vips_image_get_height(u8);
+
+        if (vips_image_get_bands(u8) == 3) {
+            r2b_blurhash_encode(pixels, w, h, 3, (size_t)w * 3, 4, 4, out, out_size);
+        } else { /* greyscale: expand to RGB for the reference algorithm */
+            unsigned char *rgb = malloc((size_t)w * (size_t)h * 3);
+
+            if (rgb) {
+                for (size_t i = 0; i < (size_t)w * (size_t)h; i++)
+                    rgb[3 * i] = rgb[3 * i + 1] = rgb[3 * i + 2] = ((unsigned char *)pixels)[i];
+                r2b_blurhash_encode(rgb, w, h, 3, (size_t)w * 3, 4, 4, out, out_size);
+                free(rgb);
+            }
+        }
+    }
+done:
+    g_free(pixels);
+    if (u8)
+        g_object_unref(u8);
+    if (flat)
+        g_object_unref(flat);
+    if (t)
+        g_object_unref(t);
+    vips_error_clear();
+}
+
+/* Output format of each style, per Mastodon: HEIC/HEIF/AVIF become JPEG. */
+static void style_formats(const char *type, int animated, const char **orig_ct,
+                          const char **orig_ext, const char **small_ct, const char **small_ext)
+{
+    if (strcmp(type, "image/png") == 0) {
+        *orig_ct = *small_ct = "image/png";
+        *orig_ext = *small_ext = "png";
+    } else if (strcmp(type, "image/webp") == 0) {
+        *orig_ct = *small_ct = "image/webp";
+        *orig_ext = *small_ext = "webp";
+    } else if (strcmp(type, "image/gif") == 0) {
+        (void)animated; /* original kept as GIF, small is a PNG (first frame) */
+        *orig_ct = "image/gif";
+        *orig_ext = "gif";
+        *small_ct = "image/png";
+        *small_ext = "png";
+    } else { /* jpeg, heic, heif, avif */
+        *orig_ct = *small_ct = "image/jpeg";
+        *orig_ext = *small_ext = "jpg";
+    }
+}
+
+static enum r2b_status process_image(const char *path, int fd, const char *dir,
+                                     const struct r2b_media_options *o,
+                                     struct r2b_media_result *r, struct r2b_error *err)
+{
+    VipsImage *hdr = NULL, *orig = NULL, *mem = NULL, *small = NULL, *small_mem = NULL;
+    const char *orig_ct, *orig_ext, *small_ct, *small_ext;
+    enum r2b_status st = R2B_OK;
+    int w, h, pages = 1, ow, oh, is_gif = strcmp(r->type, "image/gif") == 0;
+    int orientation = 1, has_icc;
+    uint64_t pixels, limit;
+
+    /* Header only: libvips reads dimensions without decoding pixels. */
+    hdr = vips_image_new_from_file(path, "fail_on", VIPS_FAIL_ON_ERROR, NULL);
+    if (hdr == NULL) {
+        vips_fail(err, R2B_ERR_REJECTED, "cannot read image header");
+        st = reject(r, R2B_REJECT_CORRUPT, err, "%s is corrupt or truncated: %s", r->type,
+                    err ? err->message : "");
+        goto cleanup;
+    }
+    w = vips_image_get_width(hdr);
+    h = vips_image_get_page_height(hdr);
+    if (vips_image_get_typeof(hdr, VIPS_META_N_PAGES))
+        pages = vips_image_get_n_pages(hdr);
+    if (vips_image_get_typeof(hdr, VIPS_META_ORIENTATION) &&
+        vips_image_get_int(hdr, VIPS_META_ORIENTATION, &orientation) != 0)
+        orientation = 1;
+    if (orientation < 1 || orientation > 8)
+        orientation = 1;
+    has_icc = vips_image_get_typeof(hdr, VIPS_META_ICC_NAME) != 0;
+    r->source_width = w;
+    r->source_height = h;
+    r->orientation = orientation;
+    r->animated = is_gif && pages > 1;
+    pixels = (uint64_t)w * (uint64_t)h;
+    limit = r->animated ? o->gif_max_pixels : o->image_max_pixels;
+    if (w <= 0 || h <= 0) {
+        st = reject(r, R2B_REJECT_CORRUPT, err, "image has no pixels");
+        goto cleanup;
+    }
+    if (pixels > limit) {
+        st = reject(r, R2B_REJECT_DIMENSIONS, err,
+                    "%s%s of %dx%d is %llu pixels, more than the %llu allowed",
+                    r->animated ? "animated " : "", r->type, w, h, (unsigned long long)pixels,
+                    (unsigned long long)limit);
+        goto cleanup;
+    }
+    /*
+     * Memory ceiling: 4 bytes a pixel for the decoded image plus, for a
+     * progressive JPEG (no shrink-on-load, whole coefficient buffer), 6 more.
+     */
+    {
+        int interlaced = 0;
+        uint64_t need;
+
+        if (vips_image_get_typeof(hdr, "interlaced"))
+            vips_image_get_int(hdr, "interlaced", &interlaced);
+        need = pixels * (interlaced ? 10u : 4u);
+        if (need > o->memory_max_bytes) {
+            st = reject(r, R2B_REJECT_DIMENSIONS, err,
+                        "%dx%d image needs %llu MiB to decode, more than the %llu MiB allowed", w,
+                        h, (unsigned long long)(need >> 20),
+                        (unsigned long long)(o->memory_max_bytes >> 20));
+            goto cleanup;
+        }
+    }
+    ow = orientation >= 5 ? h : w; /* orientations 5..8 swap the axes */
+    oh = orientation >= 5 ? w : h;
+    {
+        int box = r2b_media__fit_box(ow, oh, o->original_max_pixels);
+
+        /* One decode: original through thumbnail (shrink-on-load, upright,
+         * sRGB; an embedded profile is applied, not thrown away), then in memory. */
+        /* (the option list ends early, at the NULL, when there is no profile) */
+        if (vips_thumbnail(path, &orig, box, "height", box, "size", VIPS_SIZE_DOWN, "fail_on",
+                           VIPS_FAIL_ON_ERROR, has_icc ? "export_profile" : NULL, "srgb",
+                           NULL) != 0 ||
+            (mem = vips_image_copy_memory(orig)) == NULL) {
+            vips_fail(err, R2B_ERR_REJECTED, "cannot decode");
+            st = reject(r, R2B_REJECT_CORRUPT, err, "%s is corrupt or truncated: %s", r->type,
+                        err ? err->message : "");
+            goto cleanup;
+        }
+    }
+    style_formats(r->type, r->animated, &orig_ct, &orig_ext, &small_ct, &small_ext);
+    if ((st = add_style(r, dir, "original", orig_ct, orig_ext, err)) != R2B_OK)
+        goto cleanup;
+    if (is_gif) {
+        /* Mastodon keeps a GIF original (animated within the GIF limit):
+         * frames untouched, metadata blocks dropped (see gif.c). */
+        if ((st = write_stripped_gif(fd, r->styles[0].path, err)) != R2B_OK) {
+            if (st == R2B_ERR_REJECTED)
+                st = reject(r, R2B_REJECT_CORRUPT, err, "image/gif is malformed or truncated");
+            goto cleanup;
+        }
+        if ((st = digest_file(r->styles[0].path, &r->styles[0], err)) != R2B_OK)
+            goto cleanup;
+        r->styles[0].width = w;
+        r->styles[0].height = h;
+    } else if ((st = save_style(mem, &r->styles[0], o->jpeg_quality, err)) != R2B_OK) {
+        goto cleanup;
+    }
+    {
+        int sw = vips_image_get_width(mem), sh = vips_image_get_height(mem);
+        int box = r2b_media__fit_box(sw, sh, o->small_max_pixels);
+
+        if (vips_thumbnail_image(mem, &small, box, "height", box, "size", VIPS_SIZE_DOWN,
+                                 "no_rotate", TRUE, NULL) != 0 ||
+            (small_mem = vips_image_copy_memory(small)) == NULL) {
+            vips_fail(err, R2B_ERR_IO, "cannot resize to small");
+            st = R2B_ERR_IO;
+            goto cleanup;
+        }
+    }
+    if ((st = add_style(r, dir, "small", small_ct, small_ext, err)) != R2B_OK ||
+        (st = save_style(small_mem, &r->styles[1], o->jpeg_quality, err)) != R2B_OK)
+        goto cleanup;
+    compute_blurhash(small_mem, r->blurhash, sizeof(r->blurhash));
+    r->transcoded = 1;
+cleanup:
+    if (small_mem)
+        g_object_unref(small_mem);
+    if (small)
+        g_object_unref(small);
+    if (mem)
+        g_object_unref(mem);
+    if (orig)
+        g_object_unref(orig);
+    if (hdr)
+        g_object_unref(hdr);
+    vips_error_clear();
+    return st;
+}
+
+void r2b_media_result_release(struct r2b_media_result *r)
+{
+    char *dir = NULL;
+
+    if (r == NULL)
+        return;
+    for (int i = 0; i < r->n_styles; i++) {
+        if (r->styles[i].path) {
+            unlink(r->styles[i].path);
+            if (dir == NULL) {
+                char *slash;
+
+                dir = r2b_strdup(r->styles[i].path);
+                slash = dir ? strrchr(dir, '/') : NULL;
+                if (slash)
+                    *slash = '\0';
+            }
+        }
+        free(r->styles[i].path);
+        r->styles[i].path = NULL;
+    }
+    if (dir)
+        rmdir(dir);
+    free(dir);
+    r->n_styles = 0;
+}
+
+enum r2b_status r2b_media_process(const char *path, const struct r2b_media_options *opts,
+                                  struct r2b_media_result *r, struct r2b_error *err)
+{
+    struct r2b_media_options defaults;
+    const struct r2b_media_options *o = opts;
+    const char *canon, *tmp;
+    char sniffed[128], dir[4096];
+    struct stat sb;
+    enum r2b_status st = R2B_OK;
+    int fd = -1, have_dir = 0;
+
+    memset(r, 0, sizeof(*r));
+    if (o == NULL) {
+        r2b_media_options_init(&defaults);
+        o = &defaults;
+    }
+    if (!media_ready && (st = r2b_media_global_init(err)) != R2B_OK)
+        return st;
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return r2b_error_set(err, errno == ENOENT ? R2B_ERR_NOT_FOUND : R2B_ERR_IO,
+                             "cannot open '%s': %s", path, strerror(errno));
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        st = r2b_error_set(err, R2B_ERR_INVALID, "'%s' is not a regular file", path);
+        goto cleanup;
+    }
+    if (sb.st_size == 0) {
+        st = reject(r, R2B_REJECT_EMPTY, err, "'%s' is empty", path);
+        goto cleanup;
+    }
+    if ((st = sniff(fd, sniffed, sizeof(sniffed), err)) != R2B_OK)
+        goto cleanup;
+    canon = r2b_media_canonical_type(sniffed, &r->kind);
+    r2b_strlcpy(r->type, canon ? canon : sniffed, sizeof(r->type));
+    if (o->claimed_type && *o->claimed_type) {
+        const char *claimed = r2b_media_canonical_type(o->claimed_type, NULL);
+
+        r2b_strlcpy(r->claimed_type, o->claimed_type, sizeof(r->claimed_type));
+        r->type_mismatch = strcmp(claimed ? claimed : o->claimed_type, r->type) != 0;
+    }
+    if (canon == NULL) {
+        st = reject(r, R2B_REJECT_TYPE, err, "'%s' is %s, which Mastodon does not accept", path,
+                    sniffed);
+        goto cleanup;
+    }
+    {
+        uint64_t max = r->kind == R2B_MEDIA_IMAGE ? o->image_max_bytes : o->video_max_bytes;
+
+        if ((uint64_t)sb.st_size > max) {
+            st = reject(r, R2B_REJECT_TOO_LARGE, err, "%s of %llu bytes is over the %llu-byte limit",
+                        r->type, (unsigned long long)sb.st_size, (unsigned long long)max);
+            goto cleanup;
+        }
+    }
+    tmp = o->tmp_dir ? o->tmp_dir : getenv("TMPDIR");
+    if (tmp == NULL || *tmp == '\0')
+        tmp = "/tmp";
+    if ((size_t)snprintf(dir, sizeof(dir), "%s/r2b-media-XXXXXX", tmp) >= sizeof(dir)) {
+        st = r2b_error_set(err, R2B_ERR_INVALID, "temp directory path too long");
+        goto cleanup;
+    }
+    if (mkdtemp(dir) == NULL) {
+        st = r2b_error_set(err, R2B_ERR_IO, "cannot create a temp directory in '%s': %s", tmp,
+                           strerror(errno));
+        goto cleanup;
+    }
+    have_dir = 1;
+    if (r->kind == R2B_MEDIA_IMAGE) {
+        st = process_image(path, fd, dir, o, r, err);
+    } else {
+        /* video and audio: validated, passed through unchanged (for now) */
+        const char *ext = strchr(r->type, '/') + 1;
+
+        if (strcmp(ext, "mpeg") == 0)
+            ext = "mp3";
+        else if (strcmp(ext, "quicktime") == 0)
+            ext = "mov";
+        else if (strcmp(ext, "3gpp") == 0)
+            ext = "3gp";
+        if ((st = add_style(r, dir, "original", r->type, ext, err)) == R2B_OK &&
+            (st = copy_file(fd, r->styles[0].path, err)) == R2B_OK)
+            st = digest_file(r->styles[0].path, &r->styles[0], err);
+    }
+cleanup:
+    if (st != R2B_OK) {
+        r2b_media_result_release(r); /* nothing left behind on failure */
+        if (have_dir)
+            rmdir(dir);
+    }
+    if (fd >= 0)
+        close(fd);
+    return st;
+}

@@ -1,0 +1,23 @@
+/* media_int.h: exists so media.c can use the GIF block filter and tests can
+ * reach it (and the style-box arithmetic) without going through libvips. */
+#ifndef R2B_MEDIA_INT_H
+#define R2B_MEDIA_INT_H
+
+#include "r2bridge/media.h"
+
+/*
+ * Copies the GIF `in` to `out` without comment, plain-text and foreign
+ * application extensions or bytes after the trailer; frames are untouched.
+ * `dropped` receives how many bytes were left out. Returns 0, or -1 when
+ * `in` is not a well-formed GIF (truncated, no trailer) or `out` is full.
+ */
+int r2b_media__gif_strip(const unsigned char *in, size_t n, struct r2b_buf *out, size_t *dropped);
+
+/*
+ * The side of the square box that vips_thumbnail() fits a w x h image into
+ * so that the result has at most `limit` pixels (never more than the
+ * image's long side: styles never enlarge).
+ */
+int r2b_media__fit_box(int w, int h, uint64_t limit);
+
+#endif
