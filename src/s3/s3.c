@@ -357,6 +357,17 @@ static size_t write_cb(char *data, size_t size, size_t nmemb, void *ud)
     return n;
 }
 
+/* Lets curl rewind the body itself (e.g. a reused connection that died). */
+static int seek_cb(void *ud, curl_off_t offset, int origin)
+{
+    struct xfer *x = ud;
+
+    if (origin != SEEK_SET || offset < 0 || (uint64_t)offset > x->req->body_bytes)
+        return CURL_SEEKFUNC_CANTSEEK;
+    x->sent = (uint64_t)offset;
+    return CURL_SEEKFUNC_OK;
+}
+
 static int progress_cb(void *ud, curl_off_t dlt, curl_off_t dln, curl_off_t ult, curl_off_t uln)
 {
     struct xfer *x = ud;
@@ -589,6 +600,8 @@ static enum r2b_status attempt(struct r2b_s3_client *c, const struct s3_request 
         curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)req->body_bytes);
         curl_easy_setopt(h, CURLOPT_READFUNCTION, read_cb);
         curl_easy_setopt(h, CURLOPT_READDATA, &x);
+        curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, seek_cb);
+        curl_easy_setopt(h, CURLOPT_SEEKDATA, &x);
         if (strcmp(req->method, "PUT") != 0)
             curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, req->method);
     } else if (req->mem_body) {
@@ -610,12 +623,12 @@ static enum r2b_status attempt(struct r2b_s3_client *c, const struct s3_request 
     c->stats.bytes_sent += x.sent;
     c->stats.bytes_received += x.received;
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
+    resp->body_bytes = x.received; /* also on failure: a retry must undo a partial body */
     if (cc != CURLE_OK) {
         st = classify_curl(cc, &x, what, err);
         goto cleanup;
     }
     read_response_headers(h, resp);
-    resp->body_bytes = x.received;
     if (resp->status < 200 || resp->status >= 300) {
         char code[64] = "", msg[256] = "";
         int retryable = 0;
@@ -632,6 +645,16 @@ static enum r2b_status attempt(struct r2b_s3_client *c, const struct s3_request 
             err->retryable = retryable;
             r2b_strlcpy(err->s3_code, code, sizeof(err->s3_code));
         }
+        goto cleanup;
+    }
+    /* S3 and R2: a single PUT's (or part's) ETag is the hex MD5 of its body.
+     * A mismatch means the stored bytes are not ours: retry like BadDigest. */
+    if (req->expect_md5_hex && strlen(resp->info.etag) == 32 &&
+        strcmp(resp->info.etag, req->expect_md5_hex) != 0) {
+        st = r2b_error_set(err, R2B_ERR_INTEGRITY, "%s: server etag %s does not match md5 %s",
+                           what, resp->info.etag, req->expect_md5_hex);
+        if (err)
+            err->retryable = 1;
         goto cleanup;
     }
     if (req->upload && x.sent != req->body_bytes) {
@@ -819,14 +842,10 @@ enum r2b_status r2b_s3__put_single(struct r2b_s3_client *c, const char *bucket, 
     req.upload = 1;
     req.out_fd = -1;
     req.payload_hash = c->opts.unsigned_payload ? R2B_SIGV4_UNSIGNED_PAYLOAD : sha_hex;
+    req.expect_md5_hex = md5_hex;
     st = r2b_s3__perform(c, &req, &resp, err);
     if (st != R2B_OK)
         return st;
-    /* S3 and R2: a single PUT's ETag is the hex MD5 of the body */
-    if (strlen(resp.info.etag) == 32 && strcmp(resp.info.etag, md5_hex) != 0)
-        return r2b_error_set(err, R2B_ERR_INTEGRITY,
-                             "PUT '%s/%s': server etag %s does not match md5 %s", bucket, key,
-                             resp.info.etag, md5_hex);
     if (out) {
         memset(out, 0, sizeof(*out));
         out->size_bytes = src->size_bytes;

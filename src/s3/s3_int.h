@@ -50,6 +50,8 @@ struct s3_request {
     int out_fd;               /* >= 0: a 2xx body goes to this fd */
     struct r2b_buf *out_body; /* a 2xx body goes here (capped) when not NULL */
     int ignore_cancel;        /* 1: clean-up requests (abort) that must run after a cancel */
+    /* hex MD5 the response ETag must equal (when the ETag is a plain MD5); NULL: no check */
+    const char *expect_md5_hex;
 };
 
 struct s3_response {
