@@ -118,7 +118,8 @@ const char *r2b_media_canonical_type(const char *sniffed, enum r2b_media_kind *k
 /*
  * Blurhash of an 8-bit RGB(A) image, the reference algorithm (woltapp), with
  * x_comp x y_comp components (Mastodon: 4 x 4). `out` receives at most
- * 2 + 4 + 2 * 81 characters + NUL. Returns 0, or -1 on bad arguments.
+ * 2 + 4 + 2 * 81 characters + NUL. Returns 0, or -1 on bad arguments (then
+ * `out` is "" when out_size > 0, and nothing past out_size is written).
  */
 int r2b_blurhash_encode(const unsigned char *pixels, int width, int height, int bands,
                         size_t row_stride, int x_comp, int y_comp, char *out, size_t out_size);
