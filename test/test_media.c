@@ -160,6 +160,62 @@ static void test_gif_strip(void **state)
     r2b_buf_release(&out);
 }
 
+static size_t chunk(unsigned char *p, const char *fourcc, const char *data, size_t len)
+{
+    memcpy(p, fourcc, 4);
+    p[4] = (unsigned char)len;
+    p[5] = p[6] = p[7] = 0;
+    memcpy(p + 8, data, len);
+    if (len & 1)
+        p[8 + len++] = 0; /* RIFF padding */
+    return 8 + len;
+}
+
+static size_t make_webp(unsigned char *buf, int with_meta, int trailing)
+{
+    static const char vp8x[10] = {0x0C, 0, 0, 0, 0, 0, 0, 0, 0, 0}; /* EXIF|XMP flags */
+    size_t n = 12;
+
+    memcpy(buf, "RIFF\0\0\0\0WEBP", 12);
+    n += chunk(buf + n, "VP8X", vp8x, sizeof(vp8x));
+    n += chunk(buf + n, "VP8L", "\x2f\x00\x00\x00\x00pixels", 11);
+    if (with_meta) {
+        n += chunk(buf + n, "EXIF", "II*\0GPS-secret", 14);
+        n += chunk(buf + n, "XMP ", "<x:xmpmeta>creator</x:xmpmeta>", 30);
+    }
+    buf[4] = (unsigned char)(n - 8);
+    if (trailing) {
+        memcpy(buf + n, "PK\x03\x04", 4);
+        n += 4;
+    }
+    return n;
+}
+
+static void test_webp_strip(void **state)
+{
+    unsigned char clean[256], dirty[256];
+    size_t nc = make_webp(clean, 0, 0), nd = make_webp(dirty, 1, 1), dropped;
+    struct r2b_buf out;
+
+    (void)state;
+    r2b_buf_init(&out, 1 << 20);
+    assert_int_equal(r2b_media__webp_strip(dirty, nd, &out, &dropped), 0);
+    assert_int_equal(out.len, nc);
+    assert_null(memmem(out.ptr, out.len, "secret", 6));
+    assert_null(memmem(out.ptr, out.len, "creator", 7));
+    assert_int_equal((unsigned char)out.ptr[20] & 0x0C, 0); /* EXIF and XMP flags cleared */
+    assert_int_equal((unsigned char)out.ptr[4], nc - 8);    /* RIFF size fixed */
+    assert_memory_equal(out.ptr + 21, clean + 21, nc - 21); /* image chunks byte for byte */
+    assert_int_equal(dropped, nd - nc);
+    /* truncated or lying sizes are refused */
+    for (size_t cut = 0; cut < nd - 4; cut += 3) {
+        r2b_buf_reset(&out);
+        if (cut < nc - 1 || cut > nc)
+            assert_int_equal(r2b_media__webp_strip(dirty, cut, &out, &dropped), -1);
+    }
+    r2b_buf_release(&out);
+}
+
 /* --- process() on real files ------------------------------------------------------------ */
 
 static char tmpdir[512];
@@ -268,6 +324,7 @@ int main(void)
         cmocka_unit_test(test_canonical_types),
         cmocka_unit_test(test_fit_box),
         cmocka_unit_test(test_gif_strip),
+        cmocka_unit_test(test_webp_strip),
         cmocka_unit_test_setup(test_process_contract, setup_dir),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

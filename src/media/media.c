@@ -359,6 +359,37 @@ static enum r2b_status add_style(struct r2b_media_result *r, const char *dir, co
     return R2B_OK;
 }
 
+/* WebP through the chunk filter (see webp.c): returns 0 or -1 with err set. */
+static int save_webp(VipsImage *img, const char *path, int quality, struct r2b_error *err)
+{
+    void *buf = NULL;
+    size_t len = 0, dropped = 0;
+    struct r2b_buf out;
+    int fd, rc = -1;
+
+    r2b_buf_init(&out, R2B_MEDIA_VIDEO_MAX_BYTES);
+    if (vips_webpsave_buffer(img, &buf, &len, "Q", quality, "strip", TRUE, NULL) != 0) {
+        vips_fail(err, R2B_ERR_IO, "cannot encode webp");
+        goto done;
+    }
+    if (r2b_media__webp_strip(buf, len, &out, &dropped) != 0) {
+        r2b_error_set(err, R2B_ERR_IO, "libvips wrote a webp that cannot be filtered");
+        goto done;
+    }
+    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0 || write(fd, out.ptr, out.len) != (ssize_t)out.len || close(fd) != 0) {
+        r2b_error_set(err, R2B_ERR_IO, "cannot write '%s': %s", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        goto done;
+    }
+    rc = 0;
+done:
+    g_free(buf);
+    r2b_buf_release(&out);
+    return rc;
+}
+
 /* Saves `img` (already sRGB) as the style's format with every piece of metadata stripped. */
 static enum r2b_status save_style(VipsImage *img, struct r2b_media_style *s, int quality,
                                   struct r2b_error *err)
@@ -383,7 +414,9 @@ static enum r2b_status save_style(VipsImage *img, struct r2b_media_style *s, int
     } else if (strcmp(s->ext, "png") == 0) {
         rc = vips_pngsave(img, s->path, "strip", TRUE, NULL);
     } else {
-        rc = vips_webpsave(img, s->path, "Q", quality, "strip", TRUE, NULL);
+        rc = save_webp(img, s->path, quality, err);
+        if (rc != 0)
+            return err ? err->code : R2B_ERR_IO;
     }
     if (flat)
         g_object_unref(flat);
@@ -472,7 +505,8 @@ static enum r2b_status process_image(const char *path, int fd, const char *dir,
                                      const struct r2b_media_options *o,
                                      struct r2b_media_result *r, struct r2b_error *err)
 {
-    VipsImage *hdr = NULL, *orig = NULL, *mem = NULL, *small = NULL, *small_mem = NULL;
+    VipsImage *hdr = NULL, *orig = NULL, *decoded = NULL, *mem = NULL, *small = NULL;
+    VipsImage *small_mem = NULL;
     const char *orig_ct, *orig_ext, *small_ct, *small_ext;
     enum r2b_status st = R2B_OK;
     int w, h, pages = 1, ow, oh, is_gif = strcmp(r->type, "image/gif") == 0;
@@ -544,10 +578,30 @@ static enum r2b_status process_image(const char *path, int fd, const char *dir,
         if (vips_thumbnail(path, &orig, box, "height", box, "size", VIPS_SIZE_DOWN, "fail_on",
                            VIPS_FAIL_ON_ERROR, has_icc ? "export_profile" : NULL, "srgb",
                            NULL) != 0 ||
-            (mem = vips_image_copy_memory(orig)) == NULL) {
+            (decoded = vips_image_copy_memory(orig)) == NULL) {
             vips_fail(err, R2B_ERR_REJECTED, "cannot decode");
             st = reject(r, R2B_REJECT_CORRUPT, err, "%s is corrupt or truncated: %s", r->type,
                         err ? err->message : "");
+            goto cleanup;
+        }
+        /*
+         * The styles are saved from an image that never had metadata: the bare
+         * pixel buffer, wrapped anew. Savers' "strip" is not trusted (libvips
+         * 8.14's webpsave keeps EXIF and XMP, GPS included, despite strip).
+         */
+        size_t bytes = (size_t)vips_image_get_width(decoded) *
+                       (size_t)vips_image_get_height(decoded) *
+                       (size_t)vips_format_sizeof(vips_image_get_format(decoded)) *
+                       (size_t)vips_image_get_bands(decoded);
+
+        mem = vips_image_new_from_memory(vips_image_get_data(decoded), bytes,
+                                         vips_image_get_width(decoded),
+                                         vips_image_get_height(decoded),
+                                         vips_image_get_bands(decoded),
+                                         vips_image_get_format(decoded));
+        if (mem == NULL) {
+            vips_fail(err, R2B_ERR_NOMEM, "cannot wrap decoded pixels");
+            st = R2B_ERR_NOMEM;
             goto cleanup;
         }
     }
@@ -592,7 +646,9 @@ cleanup:
     if (small)
         g_object_unref(small);
     if (mem)
-        g_object_unref(mem);
+        g_object_unref(mem); /* before `decoded`, whose pixels it borrows */
+    if (decoded)
+        g_object_unref(decoded);
     if (orig)
         g_object_unref(orig);
     if (hdr)

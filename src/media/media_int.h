@@ -14,6 +14,13 @@
 int r2b_media__gif_strip(const unsigned char *in, size_t n, struct r2b_buf *out, size_t *dropped);
 
 /*
+ * Copies the WebP `in` to `out` without its EXIF and XMP chunks (VP8X flags
+ * cleared, RIFF size fixed) or bytes after the container. 0, or -1 when `in`
+ * is not a well-formed WebP or `out` is full.
+ */
+int r2b_media__webp_strip(const unsigned char *in, size_t n, struct r2b_buf *out, size_t *dropped);
+
+/*
  * The side of the square box that vips_thumbnail() fits a w x h image into
  * so that the result has at most `limit` pixels (never more than the
  * image's long side: styles never enlarge).
