@@ -398,7 +398,7 @@ static void test_copy_delete(void **state)
     assert_int_equal(r2b_s3_put_file(c, E.bucket, src, path,
                                      &(struct r2b_s3_put_options){"image/png", NULL, 0}, &put, &err),
                      R2B_OK);
-    if (r2b_s3_copy(c, E.bucket, src, E.bucket, dst, &copy, &err) != R2B_OK)
+    if (r2b_s3_copy(c, E.bucket, src, E.bucket, dst, NULL, &copy, &err) != R2B_OK)
         fail_msg("copy: %s", err.message);
     assert_string_equal(copy.etag, put.etag);
     assert_int_equal(r2b_s3_head(c, E.bucket, dst, &head, &err), R2B_OK);
@@ -410,7 +410,7 @@ static void test_copy_delete(void **state)
     /* deleting what is gone succeeds: delete is idempotent */
     assert_int_equal(r2b_s3_delete(c, E.bucket, src, &err), R2B_OK);
     /* copying from a missing key is not found */
-    assert_int_equal(r2b_s3_copy(c, E.bucket, src, E.bucket, dst, NULL, &err), R2B_ERR_NOT_FOUND);
+    assert_int_equal(r2b_s3_copy(c, E.bucket, src, E.bucket, dst, NULL, NULL, &err), R2B_ERR_NOT_FOUND);
     close(fd);
     unlink(path);
     r2b_s3_client_free(c);

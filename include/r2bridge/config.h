@@ -17,6 +17,9 @@
  *   R2B_MANIFEST            sqlite:///path or postgresql://... (later modules)
  *   R2B_PART_SIZE           multipart part size in bytes (default 16 MiB)
  *   R2B_PARALLEL            parts of one multipart upload in flight (default 4)
+ *   R2B_PRIVATE_TTL         cap on presigned URLs for private media, s (default 900)
+ *   R2B_DIRECT_TTL          cap on presigned URLs for direct media, s (default 300)
+ *   R2B_TMPDIR              where transcoded styles are written (default $TMPDIR or /tmp)
  *
  * Precedence: an explicitly loaded env file overrides nothing that is already
  * set in the process environment (Mastodon's own dotenv behaves the same).
@@ -50,6 +53,9 @@ struct r2b_config {
     long connect_timeout_ms;
     long read_timeout_ms;
     int retry_limit;
+    long private_ttl_s;
+    long direct_ttl_s;
+    char *tmp_dir;
     /* Set when an env file holding a secret is readable by other users. */
     int env_file_insecure;
 };

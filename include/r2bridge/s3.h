@@ -138,10 +138,24 @@ enum r2b_status r2b_s3_get_fd(struct r2b_s3_client *c, const char *bucket, const
 enum r2b_status r2b_s3_delete(struct r2b_s3_client *c, const char *bucket, const char *key,
                               struct r2b_error *err);
 
-/* Server-side copy (metadata copied with the object). `out` may be NULL. */
+/*
+ * DeleteObjects: removes up to R2B_S3_MAX_DELETE_KEYS keys in one request
+ * (absent keys count as deleted). Fails with the first per-key error the
+ * server reports, naming the key.
+ */
+#define R2B_S3_MAX_DELETE_KEYS 1000
+enum r2b_status r2b_s3_delete_many(struct r2b_s3_client *c, const char *bucket,
+                                   const char *const *keys, size_t n, struct r2b_error *err);
+
+/*
+ * Server-side copy. With `meta` NULL the metadata is copied with the object;
+ * otherwise it is replaced by meta's Content-Type and Cache-Control
+ * (x-amz-metadata-directive: REPLACE). `out` may be NULL.
+ */
 enum r2b_status r2b_s3_copy(struct r2b_s3_client *c, const char *src_bucket, const char *src_key,
                             const char *dst_bucket, const char *dst_key,
-                            struct r2b_s3_object *out, struct r2b_error *err);
+                            const struct r2b_s3_put_options *meta, struct r2b_s3_object *out,
+                            struct r2b_error *err);
 
 /*
  * ListObjectsV2, page by page (1,000 keys per request), calling `cb` for

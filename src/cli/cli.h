@@ -7,6 +7,7 @@
 
 #include "r2bridge/config.h"
 #include "r2bridge/r2bridge.h"
+#include "r2bridge/pipeline.h"
 #include "r2bridge/s3.h"
 
 /* Exit codes: stable, documented in docs/cli.md and `r2bridge --help`. */
@@ -94,5 +95,22 @@ int cmd_ls(int argc, char **argv);
 int cmd_presign(int argc, char **argv);
 int cmd_config(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
+int cmd_upload(int argc, char **argv);
+int cmd_sign(int argc, char **argv);
+int cmd_visibility(int argc, char **argv);
+int cmd_grant(int argc, char **argv);
+int cmd_revoke(int argc, char **argv);
+int cmd_delete(int argc, char **argv);
+int cmd_manifest(int argc, char **argv);
+
+/* Loads the configuration and builds a pipeline; prints the error and returns an exit code. */
+int cli_pipeline(const struct cli_common *common, struct r2b_config *cfg,
+                 struct r2b_pipeline **out);
+
+/* Parses "1,2,3" into a heap array; prints a usage error and returns R2B_EXIT_USAGE on bad input. */
+int cli_parse_ids(const char *cmd, const char *name, const char *s, int64_t **ids, size_t *n);
+
+/* Parses one positive account id. */
+int cli_parse_id(const char *cmd, const char *name, const char *s, int64_t *out);
 
 #endif

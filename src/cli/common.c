@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "r2bridge/media.h"
 
 static const char common_help[] =
     "common options:\n"
@@ -254,4 +255,69 @@ void cli_time_iso(int64_t t, char out[21])
     r2b_time_amz(t, amz); /* YYYYMMDDTHHMMSSZ */
     snprintf(out, 21, "%.4s-%.2s-%.2sT%.2s:%.2s:%.2sZ", amz, amz + 4, amz + 6, amz + 9, amz + 11,
              amz + 13);
+}
+
+int cli_pipeline(const struct cli_common *common, struct r2b_config *cfg,
+                 struct r2b_pipeline **out)
+{
+    struct r2b_error err;
+    int rc;
+
+    *out = NULL;
+    if ((rc = cli_load_config(common, cfg)) != 0)
+        return rc;
+    r2b_error_clear(&err);
+    if (r2b_media_global_init(&err) != R2B_OK)
+        return cli_fail(common, &err);
+    *out = r2b_pipeline_new(cfg, &err);
+    if (*out == NULL)
+        return cli_fail(common, &err);
+    return 0;
+}
+
+int cli_parse_id(const char *cmd, const char *name, const char *s, int64_t *out)
+{
+    uint64_t v;
+
+    if (s == NULL || r2b_parse_u64(s, INT64_MAX, &v) != 0 || v == 0)
+        return cli_usage_error(cmd, "--%s must be a positive account id, not '%s'", name,
+                               s ? s : "");
+    *out = (int64_t)v;
+    return 0;
+}
+
+int cli_parse_ids(const char *cmd, const char *name, const char *s, int64_t **ids, size_t *n)
+{
+    size_t cap = 1;
+    const char *p;
+
+    *ids = NULL;
+    *n = 0;
+    for (p = s; *p; p++)
+        cap += *p == ',';
+    *ids = malloc(cap * sizeof(**ids));
+    if (*ids == NULL)
+        return cli_usage_error(cmd, "out of memory");
+    for (p = s; *p;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        char one[24];
+        uint64_t v;
+
+        if (len == 0 || len >= sizeof(one)) {
+            free(*ids);
+            *ids = NULL;
+            return cli_usage_error(cmd, "--%s must be account ids separated by commas", name);
+        }
+        memcpy(one, p, len);
+        one[len] = '\0';
+        if (r2b_parse_u64(one, INT64_MAX, &v) != 0 || v == 0) {
+            free(*ids);
+            *ids = NULL;
+            return cli_usage_error(cmd, "--%s: '%s' is not an account id", name, one);
+        }
+        (*ids)[(*n)++] = (int64_t)v;
+        p += len + (comma ? 1 : 0);
+    }
+    return 0;
 }

@@ -11,6 +11,13 @@ struct command {
 };
 
 static const struct command commands[] = {
+    {"upload", cmd_upload, "validate, transcode and upload an attachment, recorded in the manifest"},
+    {"sign", cmd_sign, "a privacy-checked URL for a key (or --stdin: a stream of them)"},
+    {"visibility", cmd_visibility, "change a key's visibility (moves it between buckets)"},
+    {"grant", cmd_grant, "add accounts to a private/direct key's audience"},
+    {"revoke", cmd_revoke, "remove accounts from a key's audience"},
+    {"delete", cmd_delete, "delete media: record first, then object (batched)"},
+    {"manifest", cmd_manifest, "show a record, or list records"},
     {"inspect", cmd_inspect, "sniff, validate and transcode a media file without uploading"},
     {"put", cmd_put, "upload a file to a key (multipart above S3_MULTIPART_THRESHOLD)"},
     {"get", cmd_get, "download a key to a file (written atomically) or '-'"},
@@ -33,7 +40,9 @@ static void print_help(FILE *f)
             "configuration (environment, Mastodon's names; or --env-file .env.production):\n"
             "  S3_ENDPOINT S3_BUCKET S3_REGION(auto) S3_OVERRIDE_PATH_STYLE\n"
             "  S3_MULTIPART_THRESHOLD S3_OPEN_TIMEOUT S3_READ_TIMEOUT S3_RETRY_LIMIT\n"
-            "  AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY R2B_PART_SIZE R2B_PARALLEL\n\n"
+            "  AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY R2B_PART_SIZE R2B_PARALLEL\n"
+            "  S3_ALIAS_HOST R2B_PRIVATE_BUCKET R2B_MANIFEST R2B_PRIVATE_TTL R2B_DIRECT_TTL\n"
+            "  R2B_TMPDIR\n\n"
             "exit codes:\n"
             "  0  done\n"
             "  1  failed (see the message)\n"

@@ -68,6 +68,8 @@ void r2b_config_init(struct r2b_config *cfg)
     cfg->connect_timeout_ms = 5000;
     cfg->read_timeout_ms = 5000;
     cfg->retry_limit = 3;
+    cfg->private_ttl_s = 900;
+    cfg->direct_ttl_s = 300;
 }
 
 void r2b_config_release(struct r2b_config *cfg)
@@ -85,6 +87,7 @@ void r2b_config_release(struct r2b_config *cfg)
     free(cfg->access_key);
     free(cfg->secret_key);
     free(cfg->session_token);
+    free(cfg->tmp_dir);
     r2b_config_init(cfg);
 }
 
@@ -284,10 +287,11 @@ enum r2b_status r2b_config_load(struct r2b_config *cfg, const char *env_file, st
     static const char *const str_names[] = {"S3_ENDPOINT", "S3_BUCKET", "S3_REGION",
                                             "S3_ALIAS_HOST", "R2B_PRIVATE_BUCKET", "R2B_MANIFEST",
                                             "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
-                                            "AWS_SESSION_TOKEN"};
+                                            "AWS_SESSION_TOKEN", "R2B_TMPDIR"};
     char **str_dst[] = {&cfg->endpoint, &cfg->bucket, &cfg->region,
                         &cfg->alias_host, &cfg->private_bucket, &cfg->manifest,
-                        &cfg->access_key, &cfg->secret_key, &cfg->session_token};
+                        &cfg->access_key, &cfg->secret_key, &cfg->session_token,
+                        &cfg->tmp_dir};
 
     if (t == NULL)
         return r2b_error_set(err, R2B_ERR_NOMEM, "out of memory loading configuration");
@@ -331,6 +335,14 @@ enum r2b_status r2b_config_load(struct r2b_config *cfg, const char *env_file, st
     if ((rc = set_u64(&n, t, "S3_RETRY_LIMIT", 0, 20, err)) != R2B_OK)
         goto cleanup;
     cfg->retry_limit = (int)n;
+    n = (uint64_t)cfg->private_ttl_s;
+    if ((rc = set_u64(&n, t, "R2B_PRIVATE_TTL", 1, 604800, err)) != R2B_OK)
+        goto cleanup;
+    cfg->private_ttl_s = (long)n;
+    n = (uint64_t)cfg->direct_ttl_s;
+    if ((rc = set_u64(&n, t, "R2B_DIRECT_TTL", 1, 604800, err)) != R2B_OK)
+        goto cleanup;
+    cfg->direct_ttl_s = (long)n;
     n = (uint64_t)cfg->connect_timeout_ms / 1000;
     if ((rc = set_u64(&n, t, "S3_OPEN_TIMEOUT", 1, 600, err)) != R2B_OK)
         goto cleanup;
@@ -386,5 +398,8 @@ enum r2b_status r2b_config_describe(const struct r2b_config *cfg, struct r2b_buf
     st |= describe_line(out, "R2B_MANIFEST", cfg->manifest);
     st |= r2b_buf_addf(out, "R2B_PART_SIZE=%llu\n", (unsigned long long)cfg->part_size_bytes);
     st |= r2b_buf_addf(out, "R2B_PARALLEL=%d\n", cfg->parallel);
+    st |= r2b_buf_addf(out, "R2B_PRIVATE_TTL=%ld\n", cfg->private_ttl_s);
+    st |= r2b_buf_addf(out, "R2B_DIRECT_TTL=%ld\n", cfg->direct_ttl_s);
+    st |= describe_line(out, "R2B_TMPDIR", cfg->tmp_dir);
     return st == R2B_OK ? R2B_OK : R2B_ERR_NOMEM;
 }

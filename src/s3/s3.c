@@ -971,11 +971,124 @@ enum r2b_status r2b_s3_delete(struct r2b_s3_client *c, const char *bucket, const
     return st;
 }
 
+static enum r2b_status xml_escape(struct r2b_buf *b, const char *s)
+{
+    enum r2b_status st = R2B_OK;
+
+    for (; *s && st == R2B_OK; s++) {
+        switch (*s) {
+        case '&':
+            st = r2b_buf_adds(b, "&amp;");
+            break;
+        case '<':
+            st = r2b_buf_adds(b, "&lt;");
+            break;
+        case '>':
+            st = r2b_buf_adds(b, "&gt;");
+            break;
+        case '"':
+            st = r2b_buf_adds(b, "&quot;");
+            break;
+        case '\'':
+            st = r2b_buf_adds(b, "&apos;");
+            break;
+        default:
+            st = r2b_buf_addc(b, *s);
+        }
+    }
+    return st;
+}
+
+enum r2b_status r2b_s3_delete_many(struct r2b_s3_client *c, const char *bucket,
+                                   const char *const *keys, size_t n, struct r2b_error *err)
+{
+    struct r2b_sigv4_param params[1] = {{"delete", NULL}};
+    struct r2b_sigv4_header hdrs[2];
+    struct r2b_buf xml, body;
+    struct r2b_digest d;
+    struct s3_request req;
+    struct s3_response resp;
+    char md5_b64[25], sha_hex[65], code[64], msg[256], key[R2B_S3_MAX_KEY_BYTES + 1];
+    enum r2b_status st = check_names(bucket, NULL, err);
+    int nerr;
+
+    if (st != R2B_OK)
+        return st;
+    if (n == 0)
+        return R2B_OK;
+    if (n > R2B_S3_MAX_DELETE_KEYS)
+        return r2b_error_set(err, R2B_ERR_INVALID, "at most %d keys per DeleteObjects",
+                             R2B_S3_MAX_DELETE_KEYS);
+    r2b_buf_init(&xml, (size_t)R2B_S3_MAX_DELETE_KEYS * (R2B_S3_MAX_KEY_BYTES * 6 + 40) + 64);
+    r2b_buf_init(&body, R2B_S3_MAX_XML_BYTES);
+    /* Quiet: the answer lists only the keys that failed */
+    st = r2b_buf_adds(&xml, "<Delete><Quiet>true</Quiet>");
+    for (size_t i = 0; i < n && st == R2B_OK; i++) {
+        if ((st = check_names(bucket, keys[i], err)) != R2B_OK)
+            goto cleanup;
+        st = r2b_buf_adds(&xml, "<Object><Key>");
+        if (st == R2B_OK)
+            st = xml_escape(&xml, keys[i]);
+        if (st == R2B_OK)
+            st = r2b_buf_adds(&xml, "</Key></Object>");
+    }
+    if (st == R2B_OK)
+        st = r2b_buf_adds(&xml, "</Delete>");
+    if (st != R2B_OK) {
+        st = r2b_error_set(err, st, "cannot build DeleteObjects request");
+        goto cleanup;
+    }
+    /* S3 requires Content-MD5 on DeleteObjects */
+    r2b_digest_init(&d);
+    r2b_digest_update(&d, xml.ptr, xml.len);
+    r2b_digest_final(&d, sha_hex, NULL, md5_b64);
+    hdrs[0] = (struct r2b_sigv4_header){"Content-MD5", md5_b64};
+    hdrs[1] = (struct r2b_sigv4_header){"Content-Type", "application/xml"};
+    memset(&req, 0, sizeof(req));
+    req.method = "POST";
+    req.bucket = bucket;
+    req.params = params;
+    req.n_params = 1;
+    req.headers = hdrs;
+    req.n_headers = 2;
+    req.mem_body = xml.ptr;
+    req.mem_len = xml.len;
+    req.payload_hash = c->opts.unsigned_payload ? R2B_SIGV4_UNSIGNED_PAYLOAD : sha_hex;
+    req.out_fd = -1;
+    req.out_body = &body;
+    st = r2b_s3__perform(c, &req, &resp, err);
+    if (st != R2B_OK)
+        goto cleanup;
+    nerr = r2b_s3__xml_delete_errors(r2b_buf_str(&body), body.len, code, sizeof(code), msg,
+                                     sizeof(msg), key, sizeof(key));
+    if (nerr < 0 && body.len > 0) {
+        st = r2b_error_set(err, R2B_ERR_PARSE, "delete in '%s': unreadable DeleteResult", bucket);
+    } else if (nerr > 0) {
+        int retryable;
+
+        st = r2b_s3__classify_http(0, code, &retryable); /* per key: the code decides */
+        if (st == R2B_OK)
+            st = R2B_ERR_HTTP;
+        r2b_error_set(err, st, "delete '%s/%.200s' (and %d more): %s: %s", bucket, key, nerr - 1,
+                      code, msg);
+        if (err) {
+            err->retryable = retryable;
+            r2b_strlcpy(err->s3_code, code, sizeof(err->s3_code));
+        }
+    }
+cleanup:
+    r2b_buf_release(&xml);
+    r2b_buf_release(&body);
+    return st;
+}
+
 enum r2b_status r2b_s3_copy(struct r2b_s3_client *c, const char *src_bucket, const char *src_key,
                             const char *dst_bucket, const char *dst_key,
-                            struct r2b_s3_object *out, struct r2b_error *err)
+                            const struct r2b_s3_put_options *meta, struct r2b_s3_object *out,
+                            struct r2b_error *err)
 {
-    struct r2b_sigv4_header hdr[1];
+    struct r2b_sigv4_header hdr[4];
+    size_t nh = 0;
     struct s3_request req;
     struct s3_response resp;
     struct r2b_buf source, body;
@@ -995,13 +1108,20 @@ enum r2b_status r2b_s3_copy(struct r2b_s3_client *c, const char *src_bucket, con
         st = r2b_error_set(err, R2B_ERR_LIMIT, "copy source too long");
         goto cleanup;
     }
-    hdr[0] = (struct r2b_sigv4_header){"x-amz-copy-source", source.ptr};
+    hdr[nh++] = (struct r2b_sigv4_header){"x-amz-copy-source", source.ptr};
+    if (meta) {
+        hdr[nh++] = (struct r2b_sigv4_header){"x-amz-metadata-directive", "REPLACE"};
+        hdr[nh++] = (struct r2b_sigv4_header){
+            "Content-Type", meta->content_type ? meta->content_type : "application/octet-stream"};
+        if (meta->cache_control)
+            hdr[nh++] = (struct r2b_sigv4_header){"Cache-Control", meta->cache_control};
+    }
     memset(&req, 0, sizeof(req));
     req.method = "PUT";
     req.bucket = dst_bucket;
     req.key = dst_key;
     req.headers = hdr;
-    req.n_headers = 1;
+    req.n_headers = nh;
     req.out_fd = -1;
     req.out_body = &body;
     st = r2b_s3__perform(c, &req, &resp, err);

@@ -84,6 +84,10 @@ char *r2b_s3__xml_upload_id(const char *xml, size_t len);
 /* <CompleteMultipartUploadResult><ETag> / <CopyObjectResult><ETag>: 0 on success. */
 int r2b_s3__xml_result_etag(const char *xml, size_t len, const char *root, char etag[80]);
 
+/* <DeleteResult>: number of <Error> entries (the first one's code, message, key), -1 if malformed. */
+int r2b_s3__xml_delete_errors(const char *xml, size_t len, char *code, size_t code_size,
+                              char *msg, size_t msg_size, char *key, size_t key_size);
+
 struct s3_list_page {
     int truncated;
     char *next_token; /* heap, or NULL */

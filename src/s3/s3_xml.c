@@ -172,3 +172,33 @@ int r2b_s3__xml_list(const char *xml, size_t len, struct s3_list_page *page, r2b
     xmlFreeDoc(doc);
     return rc;
 }
+
+int r2b_s3__xml_delete_errors(const char *xml, size_t len, char *code, size_t code_size,
+                              char *msg, size_t msg_size, char *key, size_t key_size)
+{
+    xmlDocPtr doc = parse(xml, len);
+    xmlNodePtr root = doc ? xmlDocGetRootElement(doc) : NULL;
+    int n = 0;
+
+    if (code_size)
+        code[0] = '\0';
+    if (msg_size)
+        msg[0] = '\0';
+    if (key_size)
+        key[0] = '\0';
+    if (!is_named(root, "DeleteResult")) {
+        xmlFreeDoc(doc);
+        return -1;
+    }
+    for (xmlNodePtr e = root->children; e; e = e->next) {
+        if (!is_named(e, "Error"))
+            continue;
+        if (n++ == 0) {
+            child_text(e, "Code", code, code_size);
+            child_text(e, "Message", msg, msg_size);
+            child_text(e, "Key", key, key_size);
+        }
+    }
+    xmlFreeDoc(doc);
+    return n;
+}

@@ -1,0 +1,142 @@
+/*
+ * The pipeline: media + S3 + manifest + privacy composed into the product's
+ * operations. Each operation orders its steps so that a crash anywhere
+ * leaves state that says exactly what happened:
+ *  - upload: record `pending` -> PUT (verified) -> record `stored`;
+ *  - delete: record `deleted` -> object removed (the check denies at once);
+ *  - visibility: copy to the target bucket -> verify -> record moved ->
+ *    object removed from the old bucket; running it again finishes the move.
+ *
+ * Thread-safety: one pipeline per thread.
+ */
+#ifndef R2BRIDGE_PIPELINE_H
+#define R2BRIDGE_PIPELINE_H
+
+#include "config.h"
+#include "manifest.h"
+#include "media.h"
+#include "privacy.h"
+#include "s3.h"
+
+#define R2B_CACHE_CONTROL_PUBLIC "public, max-age=315576000, immutable"
+#define R2B_CACHE_CONTROL_PRIVATE "private, no-store"
+#define R2B_DEFAULT_CLASS "media_attachments/files"
+
+struct r2b_pipeline;
+
+/*
+ * Builds a pipeline from the configuration: the S3 client now, the manifest
+ * (R2B_MANIFEST) when first needed. Returns NULL with err set.
+ */
+struct r2b_pipeline *r2b_pipeline_new(const struct r2b_config *cfg, struct r2b_error *err);
+void r2b_pipeline_free(struct r2b_pipeline *p);
+
+/* The manifest, opened on first use (R2B_ERR_CONFIG when none is configured). */
+enum r2b_status r2b_pipeline_manifest(struct r2b_pipeline *p, struct r2b_manifest **out,
+                                      struct r2b_error *err);
+
+/* --- keys ---------------------------------------------------------------------------- */
+
+/*
+ * Whether `key` may be built or given by the pipeline: 1..1024 bytes of
+ * printable ASCII from a safe set (A-Za-z0-9 and - _ . / ~ + = ,), no ".."
+ * segment, no leading '/', no "//". 0 when valid, -1 otherwise (with a
+ * reason in err). The S3 layer itself signs any UTF-8 key: this stricter
+ * rule is for keys r2bridge chooses or is told to use.
+ */
+int r2b_key_validate(const char *key, struct r2b_error *err);
+
+/*
+ * Paperclip's id partition as Mastodon uses it: the id zero-padded to 9
+ * digits (or to a multiple of 3 when longer), in groups of three:
+ * 1 -> "000/000/001", 109876543210987654 -> "109/876/543/210/987/654".
+ */
+void r2b_id_partition(int64_t id, char out[32]);
+
+/* --- upload ---------------------------------------------------------------------------- */
+
+struct r2b_upload_request {
+    const char *path;
+    enum r2b_visibility visibility;
+    int64_t account_id;
+    int64_t status_id;       /* 0: none */
+    const int64_t *audience; /* besides the owner; may be NULL */
+    size_t n_audience;
+    /*
+     * Either an explicit key for the original style (the small style's key is
+     * the same with "/original/" replaced by "/small/" and its extension), or
+     * an attachment id and class for Paperclip's layout
+     * "<class>/<id partition>/<style>/<16 hex>.<ext>".
+     */
+    const char *key;
+    int64_t id;
+    const char *klass; /* NULL: "media_attachments/files" */
+    const char *claimed_type;
+};
+
+struct r2b_upload_style {
+    char name[16];
+    char key[R2B_MANIFEST_MAX_KEY_BYTES + 1];
+    char bucket[64];
+    char url[2048]; /* public URL for public/unlisted, "" for private/direct */
+    char content_type[32];
+    uint64_t size_bytes;
+    int width, height;
+    char sha256[65];
+    char etag[80];
+};
+
+struct r2b_upload_result {
+    struct r2b_media_result media; /* type, kind, blurhash, reject reason */
+    struct r2b_upload_style styles[R2B_MEDIA_MAX_STYLES];
+    int n_styles;
+};
+
+/*
+ * sniff -> validate -> transcode -> for each style: record pending, PUT to
+ * the visibility's bucket (private/direct need R2B_PRIVATE_BUCKET: refused
+ * with R2B_ERR_CONFIG before any work otherwise), record stored. Returns
+ * R2B_ERR_REJECTED for refused media (result->media says why).
+ */
+enum r2b_status r2b_pipeline_upload(struct r2b_pipeline *p, const struct r2b_upload_request *req,
+                                    struct r2b_upload_result *result, struct r2b_error *err);
+void r2b_upload_result_release(struct r2b_upload_result *r);
+
+/* --- sign --------------------------------------------------------------------------------- */
+
+struct r2b_sign_result {
+    struct r2b_privacy_decision decision;
+    char url[4096]; /* "" when denied */
+};
+
+/*
+ * The privacy-checked URL for `key` as seen by `viewer` (anonymous when
+ * viewer->anonymous). R2B_OK with decision.outcome telling what was granted
+ * (a denial is R2B_OK too: it is an answer, not a failure); other statuses
+ * only for failures (manifest unreachable, ...). Never logs the viewer.
+ */
+enum r2b_status r2b_pipeline_sign(struct r2b_pipeline *p, const char *key,
+                                  const struct r2b_privacy_viewer *viewer, long ttl_s,
+                                  struct r2b_sign_result *out, struct r2b_error *err);
+
+/* Decisions so far, by outcome (the only record the check keeps). */
+struct r2b_sign_counters {
+    uint64_t public_urls, presigned, denied;
+};
+void r2b_pipeline_sign_counters(const struct r2b_pipeline *p, struct r2b_sign_counters *out);
+
+/* --- changes ------------------------------------------------------------------------------ */
+
+/* Moves the object to the bucket `vis` requires and updates the record (see top). */
+enum r2b_status r2b_pipeline_set_visibility(struct r2b_pipeline *p, const char *key,
+                                            enum r2b_visibility vis, struct r2b_error *err);
+
+/*
+ * Marks each record deleted, then removes the objects (batched DeleteObjects
+ * of up to 1,000 keys per bucket). Keys without a record are removed from
+ * the store too (idempotent). *n_deleted counts keys handled.
+ */
+enum r2b_status r2b_pipeline_delete(struct r2b_pipeline *p, const char *const *keys, size_t n,
+                                    size_t *n_deleted, struct r2b_error *err);
+
+#endif
