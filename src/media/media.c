@@ -513,6 +513,26 @@ static enum r2b_status process_image(const char *path, int fd, const char *dir,
     int orientation = 1, has_icc;
     uint64_t pixels, limit;
 
+    /* libvips 8.14's webpload allocates the whole canvas while reading the
+     * header: a 90-byte file claiming 16383x16383 costs 1 GiB. Read WebP
+     * dimensions ourselves first. */
+    if (strcmp(r->type, "image/webp") == 0) {
+        unsigned char head[64];
+        ssize_t got = pread(fd, head, sizeof(head), 0);
+        int ww = 0, wh = 0;
+
+        if (got <= 0 || r2b_media__webp_dimensions(head, (size_t)got, &ww, &wh) != 0) {
+            st = reject(r, R2B_REJECT_CORRUPT, err, "image/webp has no readable header");
+            goto cleanup;
+        }
+        if ((uint64_t)ww * (uint64_t)wh > o->image_max_pixels) {
+            st = reject(r, R2B_REJECT_DIMENSIONS, err,
+                        "image/webp of %dx%d is %llu pixels, more than the %llu allowed", ww, wh,
+                        (unsigned long long)((uint64_t)ww * (uint64_t)wh),
+                        (unsigned long long)o->image_max_pixels);
+            goto cleanup;
+        }
+    }
     /* Header only: libvips reads dimensions without decoding pixels. */
     hdr = vips_image_new_from_file(path, "fail_on", VIPS_FAIL_ON_ERROR, NULL);
     if (hdr == NULL) {
@@ -604,11 +624,26 @@ static enum r2b_status process_image(const char *path, int fd, const char *dir,
             st = R2B_ERR_NOMEM;
             goto cleanup;
         }
+        /* a wrapped buffer is "multiband": say what the pixels are (sRGB,
+         * b-w, with alpha), or alpha would not be recognised as such */
+        mem->Type = vips_image_get_interpretation(decoded);
     }
     style_formats(r->type, r->animated, &orig_ct, &orig_ext, &small_ct, &small_ext);
     if ((st = add_style(r, dir, "original", orig_ct, orig_ext, err)) != R2B_OK)
         goto cleanup;
-    if (is_gif) {
+    if (is_gif && !r->animated && pixels > o->original_max_pixels) {
+        /* a static GIF larger than the original style: shrunk like any
+         * image, still a GIF (libvips' cgif saver, metadata-free pixels) */
+        if (vips_gifsave(mem, r->styles[0].path, NULL) != 0) {
+            vips_fail(err, R2B_ERR_IO, "cannot write gif");
+            st = R2B_ERR_IO;
+            goto cleanup;
+        }
+        r->styles[0].width = vips_image_get_width(mem);
+        r->styles[0].height = vips_image_get_height(mem);
+        if ((st = digest_file(r->styles[0].path, &r->styles[0], err)) != R2B_OK)
+            goto cleanup;
+    } else if (is_gif) {
         /* Mastodon keeps a GIF original (animated within the GIF limit):
          * frames untouched, metadata blocks dropped (see gif.c). */
         if ((st = write_stripped_gif(fd, r->styles[0].path, err)) != R2B_OK) {

@@ -21,6 +21,12 @@ int r2b_media__gif_strip(const unsigned char *in, size_t n, struct r2b_buf *out,
 int r2b_media__webp_strip(const unsigned char *in, size_t n, struct r2b_buf *out, size_t *dropped);
 
 /*
+ * Canvas size from a WebP's first bytes (VP8X, VP8L or VP8 header), without
+ * decoding or allocating. 0, or -1 when the header is not readable.
+ */
+int r2b_media__webp_dimensions(const unsigned char *in, size_t n, int *w, int *h);
+
+/*
  * The side of the square box that vips_thumbnail() fits a w x h image into
  * so that the result has at most `limit` pixels (never more than the
  * image's long side: styles never enlarge).

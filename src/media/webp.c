@@ -66,3 +66,34 @@ int r2b_media__webp_strip(const unsigned char *in, size_t n, struct r2b_buf *out
     *dropped += n - riff_end; /* bytes after the RIFF container */
     return 0;
 }
+
+int r2b_media__webp_dimensions(const unsigned char *in, size_t n, int *w, int *h)
+{
+    const unsigned char *d = in + 20; /* first chunk's data */
+
+    if (n < 30 || memcmp(in, "RIFF", 4) != 0 || memcmp(in + 8, "WEBP", 4) != 0)
+        return -1;
+    if (memcmp(in + 12, "VP8X", 4) == 0) { /* canvas: 24-bit width-1, height-1 */
+        *w = 1 + (int)((uint32_t)d[4] | (uint32_t)d[5] << 8 | (uint32_t)d[6] << 16);
+        *h = 1 + (int)((uint32_t)d[7] | (uint32_t)d[8] << 8 | (uint32_t)d[9] << 16);
+        return 0;
+    }
+    if (memcmp(in + 12, "VP8L", 4) == 0) { /* 0x2f, then 14-bit width-1, height-1 */
+        uint32_t bits;
+
+        if (d[0] != 0x2f)
+            return -1;
+        bits = (uint32_t)d[1] | (uint32_t)d[2] << 8 | (uint32_t)d[3] << 16 | (uint32_t)d[4] << 24;
+        *w = 1 + (int)(bits & 0x3fff);
+        *h = 1 + (int)((bits >> 14) & 0x3fff);
+        return 0;
+    }
+    if (memcmp(in + 12, "VP8 ", 4) == 0) { /* key frame: 3-byte tag, 9d 01 2a, 14-bit sizes */
+        if (d[3] != 0x9d || d[4] != 0x01 || d[5] != 0x2a)
+            return -1;
+        *w = (int)(((uint32_t)d[6] | (uint32_t)d[7] << 8) & 0x3fff);
+        *h = (int)(((uint32_t)d[8] | (uint32_t)d[9] << 8) & 0x3fff);
+        return *w > 0 && *h > 0 ? 0 : -1;
+    }
+    return -1;
+}
