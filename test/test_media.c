@@ -216,6 +216,39 @@ static void test_webp_strip(void **state)
     r2b_buf_release(&out);
 }
 
+static void test_webp_dimensions(void **state)
+{
+    /* VP8X canvas 16383 x 16383 (stored minus one, 24-bit little endian) */
+    static const unsigned char vp8x[30] = {'R', 'I', 'F', 'F', 22, 0, 0, 0, 'W', 'E', 'B', 'P',
+                                           'V', 'P', '8', 'X', 10, 0, 0, 0, 0, 0, 0, 0,
+                                           0xfe, 0x3f, 0, 0xfe, 0x3f, 0};
+    /* VP8L: 0x2f then 14-bit width-1 = 99, height-1 = 49 */
+    unsigned char vp8l[30] = {'R', 'I', 'F', 'F', 22, 0, 0, 0, 'W', 'E', 'B', 'P',
+                              'V', 'P', '8', 'L', 10, 0, 0, 0, 0x2f};
+    /* VP8 key frame: tag, 9d 01 2a, 640 x 480 */
+    static const unsigned char vp8[30] = {'R', 'I', 'F', 'F', 22, 0, 0, 0, 'W', 'E', 'B', 'P',
+                                          'V', 'P', '8', ' ', 10, 0, 0, 0, 0, 0, 0, 0x9d,
+                                          0x01, 0x2a, 0x80, 0x02, 0xe0, 0x01};
+    uint32_t bits = 99u | 49u << 14;
+    int w = 0, h = 0;
+
+    (void)state;
+    vp8l[21] = (unsigned char)bits;
+    vp8l[22] = (unsigned char)(bits >> 8);
+    vp8l[23] = (unsigned char)(bits >> 16);
+    vp8l[24] = (unsigned char)(bits >> 24);
+    assert_int_equal(r2b_media__webp_dimensions(vp8x, sizeof(vp8x), &w, &h), 0);
+    assert_true(w == 16384 && h == 16384);
+    assert_int_equal(r2b_media__webp_dimensions(vp8l, sizeof(vp8l), &w, &h), 0);
+    assert_true(w == 100 && h == 50);
+    assert_int_equal(r2b_media__webp_dimensions(vp8, sizeof(vp8), &w, &h), 0);
+    assert_true(w == 640 && h == 480);
+    assert_int_equal(r2b_media__webp_dimensions(vp8, 20, &w, &h), -1);
+    assert_int_equal(r2b_media__webp_dimensions((const unsigned char *)"RIFF....WEBPJUNK"
+                                                "xxxxxxxxxxxxxxxxxxxxxx", 38, &w, &h),
+                     -1);
+}
+
 /* --- process() on real files ------------------------------------------------------------ */
 
 static char tmpdir[512];
@@ -325,6 +358,7 @@ int main(void)
         cmocka_unit_test(test_fit_box),
         cmocka_unit_test(test_gif_strip),
         cmocka_unit_test(test_webp_strip),
+        cmocka_unit_test(test_webp_dimensions),
         cmocka_unit_test_setup(test_process_contract, setup_dir),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
