@@ -238,7 +238,7 @@ static void test_webp_dimensions(void **state)
     vp8l[23] = (unsigned char)(bits >> 16);
     vp8l[24] = (unsigned char)(bits >> 24);
     assert_int_equal(r2b_media__webp_dimensions(vp8x, sizeof(vp8x), &w, &h), 0);
-    assert_true(w == 16384 && h == 16384);
+    assert_true(w == 16383 && h == 16383);
     assert_int_equal(r2b_media__webp_dimensions(vp8l, sizeof(vp8l), &w, &h), 0);
     assert_true(w == 100 && h == 50);
     assert_int_equal(r2b_media__webp_dimensions(vp8, sizeof(vp8), &w, &h), 0);
