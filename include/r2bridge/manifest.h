@@ -61,7 +61,10 @@ struct r2b_manifest;
 /*
  * Opens (creating if needed, migrating to the current schema) the manifest
  * at `url`. R2B_ERR_CONFIG for an unknown scheme or a backend this build
- * lacks; R2B_ERR_IO when the file or server cannot be reached.
+ * lacks; R2B_ERR_IO when the file or server cannot be reached (retryable
+ * for a server); R2B_ERR_AUTH when the database refuses the role. Errors
+ * never contain a password from the URL. Busy or locked databases give a
+ * retryable R2B_ERR_NETWORK after a 30 s wait.
  */
 struct r2b_manifest *r2b_manifest_open(const char *url, struct r2b_error *err);
 /* Closes. Accepts NULL. */
@@ -96,7 +99,8 @@ enum r2b_status r2b_manifest_set_visibility(struct r2b_manifest *m, const char *
                                             enum r2b_visibility vis, const char *bucket,
                                             struct r2b_error *err);
 
-/* *yes = 1 when account_id is in the record's audience. */
+/* *yes = 1 when account_id is in the record's audience; 0 (and R2B_OK) when it is not,
+ * including when there is no record at all. */
 enum r2b_status r2b_manifest_in_audience(struct r2b_manifest *m, const char *key,
                                          int64_t account_id, int *yes, struct r2b_error *err);
 
@@ -112,7 +116,10 @@ enum r2b_status r2b_manifest_audience(struct r2b_manifest *m, const char *key, i
 
 /*
  * Calls cb for each record matching the filters (a negative filter value
- * means any), in key order. cb returns non-zero to stop.
+ * means any; key_prefix matches bytes exactly, '%' and '_' included), in
+ * byte order of the keys. cb returns non-zero to stop, and may call other
+ * functions on the same handle. A listing is not a snapshot: records written
+ * meanwhile may or may not appear.
  */
 typedef int (*r2b_manifest_cb)(void *ud, const struct r2b_manifest_record *rec);
 enum r2b_status r2b_manifest_list(struct r2b_manifest *m, int visibility, int state,

@@ -122,11 +122,8 @@ int cli_exit_code(const struct r2b_error *err)
     case R2B_ERR_NETWORK:
     case R2B_ERR_INTERRUPTED:
         return R2B_EXIT_TEMPFAIL;
-    case R2B_ERR_HTTP:
-    case R2B_ERR_INTEGRITY:
+    default: /* anything that may pass (a 5xx, a lock, a lost database connection) */
         return err->retryable ? R2B_EXIT_TEMPFAIL : R2B_EXIT_FAILURE;
-    default:
-        return R2B_EXIT_FAILURE;
     }
 }
 

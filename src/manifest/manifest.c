@@ -55,8 +55,14 @@ struct r2b_manifest *r2b_manifest_open(const char *url, struct r2b_error *err)
     }
     if (strncmp(url, "postgresql://", 13) == 0 || strncmp(url, "postgres://", 11) == 0)
         return r2b_manifest__open_pg(url, err);
-    r2b_error_set(err, R2B_ERR_CONFIG,
-                  "manifest url must start with sqlite:// or postgresql://, not '%.40s'", url);
+    {
+        /* name the scheme only: the rest of a URL may hold a password */
+        size_t scheme = strcspn(url, ":/@");
+
+        r2b_error_set(err, R2B_ERR_CONFIG,
+                      "manifest url must start with sqlite:// or postgresql://, not '%.*s...'",
+                      (int)(scheme < 20 ? scheme : 20), url);
+    }
     return NULL;
 }
 
@@ -90,6 +96,12 @@ enum r2b_status r2b_manifest_put(struct r2b_manifest *m, const struct r2b_manife
         return st;
     if ((unsigned)rec->visibility > R2B_VIS_DIRECT || (unsigned)rec->state > R2B_STATE_DELETED)
         return r2b_error_set(err, R2B_ERR_INVALID, "invalid visibility or state");
+    if (rec->size_bytes > (uint64_t)INT64_MAX ||
+        !r2b_utf8_valid(rec->source_path, strnlen(rec->source_path, sizeof(rec->source_path))) ||
+        !r2b_utf8_valid(rec->content_type, strnlen(rec->content_type, sizeof(rec->content_type))))
+        return r2b_error_set(err, R2B_ERR_INVALID,
+                             "record for '%.100s' has a size over 2^63 or a field that is not UTF-8",
+                             rec->key);
     if (n_audience > R2B_MANIFEST_MAX_AUDIENCE)
         return r2b_error_set(err, R2B_ERR_LIMIT, "audience of %zu accounts is over the limit of %d",
                              n_audience, R2B_MANIFEST_MAX_AUDIENCE);

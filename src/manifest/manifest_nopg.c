@@ -1,4 +1,5 @@
-/* The PostgreSQL backend for builds without libpq (cmake -DR2B_POSTGRES=OFF). */
+/* Stands in for manifest_pg.c in builds without libpq (cmake -DR2B_POSTGRES=OFF),
+ * so that a postgresql:// manifest fails with a clear configuration error. */
 #include "manifest_int.h"
 
 struct r2b_manifest *r2b_manifest__open_pg(const char *conninfo, struct r2b_error *err)
