@@ -28,6 +28,7 @@
 #include <signal.h>
 #include <sys/types.h>
 
+#include "config.h"
 #include "r2bridge.h"
 
 /* S3/R2 limits. */
@@ -64,6 +65,9 @@ struct r2b_s3_options {
 
 /* Fills the defaults (timeouts 5 s, 3 retries, 15 MiB threshold, 16 MiB parts, 4 parallel). */
 void r2b_s3_options_init(struct r2b_s3_options *o);
+
+/* Defaults, then the configuration's S3 settings. The strings stay borrowed from `cfg`. */
+void r2b_s3_options_from_config(struct r2b_s3_options *o, const struct r2b_config *cfg);
 
 struct r2b_s3_client;
 

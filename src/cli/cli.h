@@ -80,6 +80,9 @@ void cli_print_json(struct json_object *obj);
 /* A JSON object for an S3 object (bucket, key, size, etag, ...). */
 struct json_object *cli_object_json(const char *bucket, const struct r2b_s3_object *o);
 
+/* One style's entry of Mastodon's file.meta: width, height, size "WxH", aspect. */
+struct json_object *cli_meta_json(int width, int height);
+
 /* "2026-11-26T09:43:07Z" for t, or "-" when t < 0. */
 void cli_time_iso(int64_t t, char out[21]);
 

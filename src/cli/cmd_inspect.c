@@ -64,8 +64,7 @@ static int keep_styles(struct r2b_media_result *r, const char *dir, struct r2b_e
         }
         snprintf(dst, n, "%s/%s.%s", dir, s->name, s->ext);
         if (rename(s->path, dst) != 0) {
-            r2b_error_set(err, R2B_ERR_IO, "cannot move a style to '%s': %s", dst,
-                          strerror(errno));
+            r2b_error_set(err, R2B_ERR_IO, "cannot move a style to '%s': %s", dst, strerror(errno));
             free(dst);
             return -1;
         }
@@ -90,21 +89,6 @@ static struct json_object *style_json(const struct r2b_media_style *s, int with_
         json_object_object_add(j, "height", json_object_new_int(s->height));
     }
     json_object_object_add(j, "sha256", json_object_new_string(s->sha256));
-    return j;
-}
-
-/* Mastodon's file.meta shape for one style. */
-static struct json_object *meta_json(const struct r2b_media_style *s)
-{
-    struct json_object *j = json_object_new_object();
-    char size[32];
-
-    snprintf(size, sizeof(size), "%dx%d", s->width, s->height);
-    json_object_object_add(j, "width", json_object_new_int(s->width));
-    json_object_object_add(j, "height", json_object_new_int(s->height));
-    json_object_object_add(j, "size", json_object_new_string(size));
-    json_object_object_add(j, "aspect",
-                           json_object_new_double(s->height ? (double)s->width / s->height : 0));
     return j;
 }
 
@@ -144,7 +128,8 @@ int cmd_inspect(int argc, char **argv)
             struct json_object *j = json_object_new_object();
 
             json_object_object_add(j, "ok", json_object_new_boolean(0));
-            json_object_object_add(j, "reject", json_object_new_string(r2b_media_reject_name(r.reject)));
+            json_object_object_add(j, "reject",
+                                   json_object_new_string(r2b_media_reject_name(r.reject)));
             json_object_object_add(j, "message", json_object_new_string(r.reject_reason));
             if (r.type[0])
                 json_object_object_add(j, "type", json_object_new_string(r.type));
@@ -178,9 +163,11 @@ int cmd_inspect(int argc, char **argv)
         json_object_object_add(j, "blurhash",
                                r.blurhash[0] ? json_object_new_string(r.blurhash) : NULL);
         for (int i = 0; i < r.n_styles; i++) {
-            json_object_object_add(styles, r.styles[i].name, style_json(&r.styles[i], out_dir != NULL));
+            json_object_object_add(styles, r.styles[i].name,
+                                   style_json(&r.styles[i], out_dir != NULL));
             if (r.styles[i].width > 0)
-                json_object_object_add(meta, r.styles[i].name, meta_json(&r.styles[i]));
+                json_object_object_add(meta, r.styles[i].name,
+                                       cli_meta_json(r.styles[i].width, r.styles[i].height));
         }
         json_object_object_add(j, "styles", styles);
         json_object_object_add(j, "meta", meta);

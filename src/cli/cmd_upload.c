@@ -46,20 +46,6 @@ static struct json_object *style_json(const struct r2b_upload_style *s)
     return j;
 }
 
-static struct json_object *meta_json(const struct r2b_upload_style *s)
-{
-    struct json_object *j = json_object_new_object();
-    char size[32];
-
-    snprintf(size, sizeof(size), "%dx%d", s->width, s->height);
-    json_object_object_add(j, "width", json_object_new_int(s->width));
-    json_object_object_add(j, "height", json_object_new_int(s->height));
-    json_object_object_add(j, "size", json_object_new_string(size));
-    json_object_object_add(j, "aspect",
-                           json_object_new_double(s->height ? (double)s->width / s->height : 0));
-    return j;
-}
-
 int cmd_upload(int argc, char **argv)
 {
     struct cli_common common = {0};
@@ -95,7 +81,8 @@ int cmd_upload(int argc, char **argv)
     if (args.n_pos != 1)
         return cli_usage_error("upload", "expected one FILE");
     if (vis_s == NULL || r2b_visibility_parse(vis_s, &req.visibility) != 0)
-        return cli_usage_error("upload", "--visibility must be public, unlisted, private or direct");
+        return cli_usage_error("upload",
+                               "--visibility must be public, unlisted, private or direct");
     if (cli_parse_id("upload", "account", account_s, &req.account_id))
         return R2B_EXIT_USAGE;
     if (status_s && cli_parse_id("upload", "status", status_s, &req.status_id))
@@ -145,14 +132,16 @@ int cmd_upload(int argc, char **argv)
         json_object_object_add(j, "visibility",
                                json_object_new_string(r2b_visibility_name(req.visibility)));
         json_object_object_add(j, "transcoded", json_object_new_boolean(res.media.transcoded));
-        json_object_object_add(j, "type_mismatch", json_object_new_boolean(res.media.type_mismatch));
-        json_object_object_add(j, "blurhash", res.media.blurhash[0]
-                                                  ? json_object_new_string(res.media.blurhash)
-                                                  : NULL);
+        json_object_object_add(j, "type_mismatch",
+                               json_object_new_boolean(res.media.type_mismatch));
+        json_object_object_add(j, "blurhash",
+                               res.media.blurhash[0] ? json_object_new_string(res.media.blurhash)
+                                                     : NULL);
         for (int i = 0; i < res.n_styles; i++) {
             json_object_object_add(styles, res.styles[i].name, style_json(&res.styles[i]));
             if (res.styles[i].width > 0)
-                json_object_object_add(meta, res.styles[i].name, meta_json(&res.styles[i]));
+                json_object_object_add(meta, res.styles[i].name,
+                                       cli_meta_json(res.styles[i].width, res.styles[i].height));
         }
         json_object_object_add(j, "styles", styles);
         json_object_object_add(j, "meta", meta);

@@ -173,19 +173,7 @@ int cli_s3_client(const struct r2b_config *cfg, struct r2b_s3_client **out)
     r2b_error_clear(&err);
     if (r2b_config_check_s3(cfg, &err) != R2B_OK)
         return cli_fail(NULL, &err);
-    r2b_s3_options_init(&o);
-    o.endpoint = cfg->endpoint;
-    o.region = cfg->region;
-    o.access_key = cfg->access_key;
-    o.secret_key = cfg->secret_key;
-    o.session_token = cfg->session_token;
-    o.path_style = cfg->path_style;
-    o.connect_timeout_ms = cfg->connect_timeout_ms;
-    o.read_timeout_ms = cfg->read_timeout_ms;
-    o.retry_limit = cfg->retry_limit;
-    o.multipart_threshold_bytes = cfg->multipart_threshold_bytes;
-    o.part_size_bytes = cfg->part_size_bytes;
-    o.parallel = cfg->parallel;
+    r2b_s3_options_from_config(&o, cfg);
     *out = r2b_s3_client_new(&o, &err);
     if (*out == NULL)
         return cli_fail(NULL, &err);
@@ -317,4 +305,18 @@ int cli_parse_ids(const char *cmd, const char *name, const char *s, int64_t **id
         p += len + (comma ? 1 : 0);
     }
     return 0;
+}
+
+struct json_object *cli_meta_json(int width, int height)
+{
+    struct json_object *j = json_object_new_object();
+    char size[32];
+
+    snprintf(size, sizeof(size), "%dx%d", width, height);
+    json_object_object_add(j, "width", json_object_new_int(width));
+    json_object_object_add(j, "height", json_object_new_int(height));
+    json_object_object_add(j, "size", json_object_new_string(size));
+    json_object_object_add(j, "aspect",
+                           json_object_new_double(height ? (double)width / height : 0));
+    return j;
 }

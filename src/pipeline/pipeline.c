@@ -57,19 +57,7 @@ struct r2b_pipeline *r2b_pipeline_new(const struct r2b_config *cfg, struct r2b_e
     p->manifest_url = r2b_strdup(cfg->manifest);
     p->tmp_dir = r2b_strdup(cfg->tmp_dir);
     p->path_style = cfg->path_style;
-    r2b_s3_options_init(&o);
-    o.endpoint = cfg->endpoint;
-    o.region = cfg->region;
-    o.access_key = cfg->access_key;
-    o.secret_key = cfg->secret_key;
-    o.session_token = cfg->session_token;
-    o.path_style = cfg->path_style;
-    o.connect_timeout_ms = cfg->connect_timeout_ms;
-    o.read_timeout_ms = cfg->read_timeout_ms;
-    o.retry_limit = cfg->retry_limit;
-    o.multipart_threshold_bytes = cfg->multipart_threshold_bytes;
-    o.part_size_bytes = cfg->part_size_bytes;
-    o.parallel = cfg->parallel;
+    r2b_s3_options_from_config(&o, cfg);
     p->s3 = r2b_s3_client_new(&o, err);
     if (p->s3 == NULL)
         goto fail;

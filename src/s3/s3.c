@@ -40,6 +40,23 @@ void r2b_s3_options_init(struct r2b_s3_options *o)
     o->parallel = 4;
 }
 
+void r2b_s3_options_from_config(struct r2b_s3_options *o, const struct r2b_config *cfg)
+{
+    r2b_s3_options_init(o);
+    o->endpoint = cfg->endpoint;
+    o->region = cfg->region;
+    o->access_key = cfg->access_key;
+    o->secret_key = cfg->secret_key;
+    o->session_token = cfg->session_token;
+    o->path_style = cfg->path_style;
+    o->connect_timeout_ms = cfg->connect_timeout_ms;
+    o->read_timeout_ms = cfg->read_timeout_ms;
+    o->retry_limit = cfg->retry_limit;
+    o->multipart_threshold_bytes = cfg->multipart_threshold_bytes;
+    o->part_size_bytes = cfg->part_size_bytes;
+    o->parallel = cfg->parallel;
+}
+
 /* Splits "scheme://host[:port][/]" into scheme and Host header value. */
 static enum r2b_status parse_endpoint(struct r2b_s3_client *c, struct r2b_error *err)
 {
