@@ -12,6 +12,8 @@
 #ifndef R2BRIDGE_PIPELINE_H
 #define R2BRIDGE_PIPELINE_H
 
+#include <signal.h>
+
 #include "config.h"
 #include "manifest.h"
 #include "media.h"
@@ -30,6 +32,9 @@ struct r2b_pipeline;
  */
 struct r2b_pipeline *r2b_pipeline_new(const struct r2b_config *cfg, struct r2b_error *err);
 void r2b_pipeline_free(struct r2b_pipeline *p);
+
+/* The pipeline's S3 client (owned by the pipeline). */
+struct r2b_s3_client *r2b_pipeline_s3(struct r2b_pipeline *p);
 
 /* The manifest, opened on first use (R2B_ERR_CONFIG when none is configured). */
 enum r2b_status r2b_pipeline_manifest(struct r2b_pipeline *p, struct r2b_manifest **out,
@@ -138,5 +143,44 @@ enum r2b_status r2b_pipeline_set_visibility(struct r2b_pipeline *p, const char *
  */
 enum r2b_status r2b_pipeline_delete(struct r2b_pipeline *p, const char *const *keys, size_t n,
                                     size_t *n_deleted, struct r2b_error *err);
+
+/* --- migrate ------------------------------------------------------------------------------ */
+
+struct r2b_migrate_stats {
+    uint64_t files_seen, files_moved, files_skipped, files_failed;
+    uint64_t bytes_seen, bytes_moved, bytes_skipped;
+    int64_t elapsed_ms;
+    int done; /* 1 in the final call */
+};
+
+struct r2b_migrate_options {
+    const char *from_dir;       /* a Mastodon public/system tree; keys are paths relative to it */
+    const char *prefix;         /* only keys starting with this; NULL: all */
+    int jobs;                   /* files in flight (worker threads, each with its own connection) */
+    int dry_run;                /* walk and report, write nothing */
+    const char *visibility_map; /* CSV "key_prefix_or_key,visibility,account_id[,audience...]"; NULL: all public */
+    int64_t default_owner_id;   /* owner recorded for unmapped files (0: unknown) */
+    volatile sig_atomic_t *cancel; /* set by a signal handler: in-flight uploads abort, summary returned */
+    /* called about every progress_ms from the walking thread, and once at the end */
+    void (*progress)(void *ud, const struct r2b_migrate_stats *s);
+    void *ud;
+    long progress_ms;
+    /* one call per file that did not make it (thread-safe: serialized by the migrator) */
+    void (*failure)(void *ud, const char *key, const char *reason);
+};
+
+/*
+ * Moves every regular file under from_dir into the bucket its visibility
+ * requires, recording it in the manifest (pending -> stored), `jobs` at a
+ * time. Resumable and idempotent: a file whose record is `stored` with the
+ * same size is skipped without a request, so a migration killed at any
+ * moment and started again finishes the job and uploads nothing twice.
+ * Symlinks are never followed; unreadable, empty and path-unsafe names are
+ * reported through `failure`, never skipped silently. Returns R2B_OK when the
+ * walk finished (check stats.files_failed), R2B_ERR_INTERRUPTED when
+ * cancelled, or the error that stopped it (configuration, manifest).
+ */
+enum r2b_status r2b_migrate(const struct r2b_config *cfg, const struct r2b_migrate_options *opts,
+                            struct r2b_migrate_stats *stats, struct r2b_error *err);
 
 #endif

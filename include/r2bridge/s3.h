@@ -73,6 +73,9 @@ struct r2b_s3_client;
 
 /* Copies every string of `o`. Returns NULL and sets `err` on bad options. */
 struct r2b_s3_client *r2b_s3_client_new(const struct r2b_s3_options *o, struct r2b_error *err);
+/* Points the client (and its multipart workers) at a cancel flag (NULL: none). */
+void r2b_s3_client_set_cancel(struct r2b_s3_client *c, volatile sig_atomic_t *cancel);
+
 /* Closes connections, wipes the credentials. Accepts NULL. */
 void r2b_s3_client_free(struct r2b_s3_client *c);
 

@@ -18,6 +18,7 @@ static const struct command commands[] = {
     {"revoke", cmd_revoke, "remove accounts from a key's audience"},
     {"delete", cmd_delete, "delete media: record first, then object (batched)"},
     {"manifest", cmd_manifest, "show a record, or list records"},
+    {"migrate", cmd_migrate, "move an existing media tree into the buckets, resumably"},
     {"inspect", cmd_inspect, "sniff, validate and transcode a media file without uploading"},
     {"put", cmd_put, "upload a file to a key (multipart above S3_MULTIPART_THRESHOLD)"},
     {"get", cmd_get, "download a key to a file (written atomically) or '-'"},

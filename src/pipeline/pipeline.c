@@ -71,6 +71,11 @@ fail:
     return NULL;
 }
 
+struct r2b_s3_client *r2b_pipeline_s3(struct r2b_pipeline *p)
+{
+    return p->s3;
+}
+
 enum r2b_status r2b_pipeline_manifest(struct r2b_pipeline *p, struct r2b_manifest **out,
                                       struct r2b_error *err)
 {

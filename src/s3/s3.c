@@ -217,6 +217,13 @@ void r2b_s3_client_free(struct r2b_s3_client *c)
     free(c);
 }
 
+void r2b_s3_client_set_cancel(struct r2b_s3_client *c, volatile sig_atomic_t *cancel)
+{
+    c->opts.cancel = cancel;
+    for (int i = 0; i < c->n_workers; i++)
+        c->workers[i]->opts.cancel = cancel;
+}
+
 void r2b_s3_client_stats(const struct r2b_s3_client *c, struct r2b_s3_stats *out)
 {
     *out = c->stats;

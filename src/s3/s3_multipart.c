@@ -323,6 +323,7 @@ static enum r2b_status ensure_workers(struct r2b_s3_client *c, int n, struct r2b
         struct r2b_s3_options o = c->opts;
 
         o.parallel = 1;
+        o.cancel = c->opts.cancel;
         w[c->n_workers] = r2b_s3_client_new(&o, err);
         if (w[c->n_workers] == NULL)
             return err ? err->code : R2B_ERR_NOMEM;

@@ -1,0 +1,523 @@
+/*
+ * Batch migration of a Mastodon public/system tree. One thread walks the
+ * tree (never following symlinks) into a bounded queue; `jobs` workers, each
+ * with its own pipeline (S3 connection and manifest handle), take files from
+ * it. The manifest makes it resumable: a file whose record is `stored` with
+ * the same size is skipped without any request.
+ */
+#define _XOPEN_SOURCE 700 /* realpath */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "r2bridge/pipeline.h"
+
+#define QUEUE_CAP 1024
+#define MAX_DEPTH 64
+#define MAP_MAX_LINE 65536
+
+struct map_entry {
+    char *prefix;
+    size_t len;
+    enum r2b_visibility vis;
+    int64_t owner;
+    int64_t *audience;
+    size_t n_audience;
+};
+
+struct migrator {
+    const struct r2b_config *cfg;
+    const struct r2b_migrate_options *o;
+    pthread_mutex_t lock;
+    pthread_cond_t not_empty, not_full;
+    char *queue[QUEUE_CAP];
+    size_t head, count;
+    int closed;
+    struct r2b_migrate_stats st;
+    int64_t start_ms;
+    struct map_entry *map;
+    size_t n_map;
+    size_t root_len;
+    struct r2b_error fatal; /* a worker's setup failure */
+};
+
+static void report(struct migrator *m, const char *key, const char *fmt, ...) R2B_PRINTF(3, 4);
+
+static void report(struct migrator *m, const char *key, const char *fmt, ...)
+{
+    char why[600];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof(why), fmt, ap);
+    va_end(ap);
+    pthread_mutex_lock(&m->lock);
+    m->st.files_failed++;
+    if (m->o->failure)
+        m->o->failure(m->o->ud, key, why);
+    pthread_mutex_unlock(&m->lock);
+}
+
+/* --- visibility map -------------------------------------------------------------------------- */
+
+static void free_map(struct migrator *m)
+{
+    for (size_t i = 0; i < m->n_map; i++) {
+        free(m->map[i].prefix);
+        free(m->map[i].audience);
+    }
+    free(m->map);
+}
+
+static int longest_first(const void *a, const void *b)
+{
+    const struct map_entry *x = a, *y = b;
+
+    return x->len < y->len ? 1 : x->len > y->len ? -1 : 0;
+}
+
+static enum r2b_status load_map(struct migrator *m, const char *path, struct r2b_error *err)
+{
+    FILE *f = fopen(path, "r");
+    char *line = malloc(MAP_MAX_LINE);
+    size_t cap = 0;
+    int lineno = 0;
+    enum r2b_status st = R2B_OK;
+
+    if (f == NULL || line == NULL) {
+        st = r2b_error_set(err, R2B_ERR_CONFIG, "cannot open visibility map '%s': %s", path,
+                           strerror(errno));
+        goto done;
+    }
+    while (fgets(line, MAP_MAX_LINE, f)) {
+        char *fields[4], *p = line, *save = NULL, *tok;
+        size_t nf = 0, len = strlen(line);
+        struct map_entry e;
+        uint64_t owner;
+
+        lineno++;
+        while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+            line[--len] = '\0';
+        if (len == 0 || line[0] == '#')
+            continue;
+        for (tok = strtok_r(p, ",", &save); tok && nf < 4; tok = strtok_r(NULL, ",", &save))
+            fields[nf++] = tok;
+        memset(&e, 0, sizeof(e));
+        if (nf < 3 || r2b_visibility_parse(fields[1], &e.vis) != 0 ||
+            r2b_parse_u64(fields[2], INT64_MAX, &owner) != 0) {
+            st = r2b_error_set(err, R2B_ERR_CONFIG,
+                               "visibility map '%s' line %d: expected "
+                               "key_prefix,visibility,account_id[,audience...]",
+                               path, lineno);
+            goto done;
+        }
+        e.owner = (int64_t)owner;
+        e.prefix = r2b_strdup(fields[0]);
+        e.len = strlen(fields[0]);
+        /* the rest of the line (fields[3] and on) is the audience */
+        for (char *a = nf == 4 ? fields[3] : NULL; a;) {
+            char *comma = strchr(a, ',');
+            uint64_t id;
+            int64_t *g;
+
+            if (comma)
+                *comma = '\0';
+            if (*a && r2b_parse_u64(a, INT64_MAX, &id) == 0) {
+                g = realloc(e.audience, (e.n_audience + 1) * sizeof(*g));
+                if (g == NULL)
+                    break;
+                e.audience = g;
+                e.audience[e.n_audience++] = (int64_t)id;
+            }
+            a = comma ? comma + 1 : NULL;
+        }
+        if (m->n_map == cap) {
+            struct map_entry *g = realloc(m->map, (cap = cap ? cap * 2 : 64) * sizeof(*g));
+
+            if (g == NULL) {
+                free(e.prefix);
+                free(e.audience);
+                st = r2b_error_set(err, R2B_ERR_NOMEM, "out of memory");
+                goto done;
+            }
+            m->map = g;
+        }
+        m->map[m->n_map++] = e;
+    }
+    qsort(m->map, m->n_map, sizeof(*m->map), longest_first);
+done:
+    if (f)
+        fclose(f);
+    free(line);
+    return st;
+}
+
+static const struct map_entry *lookup_map(const struct migrator *m, const char *key)
+{
+    for (size_t i = 0; i < m->n_map; i++)
+        if (strncmp(key, m->map[i].prefix, m->map[i].len) == 0)
+            return &m->map[i];
+    return NULL;
+}
+
+/* --- per file ---------------------------------------------------------------------------------- */
+
+static const char *content_type_of(const char *key)
+{
+    static const struct {
+        const char *ext, *type;
+    } types[] = {
+        {".jpg", "image/jpeg"}, {".jpeg", "image/jpeg"}, {".png", "image/png"},
+        {".gif", "image/gif"},  {".webp", "image/webp"}, {".avif", "image/avif"},
+        {".heic", "image/heic"}, {".mp4", "video/mp4"},  {".webm", "video/webm"},
+        {".mov", "video/quicktime"}, {".ogv", "video/ogg"}, {".mp3", "audio/mpeg"},
+        {".ogg", "audio/ogg"},  {".oga", "audio/ogg"},   {".flac", "audio/flac"},
+        {".wav", "audio/wav"},  {".m4a", "audio/mp4"},   {".aac", "audio/aac"},
+    };
+    const char *dot = strrchr(key, '.');
+
+    for (size_t i = 0; dot && i < sizeof(types) / sizeof(types[0]); i++)
+        if (strcasecmp(dot, types[i].ext) == 0)
+            return types[i].type;
+    return "application/octet-stream";
+}
+
+/* Names a migration meets are uploaded as they are, but only valid, printable UTF-8. */
+static const char *unsafe_name(const char *key)
+{
+    size_t n = strlen(key);
+
+    if (n > R2B_S3_MAX_KEY_BYTES)
+        return "name longer than 1024 bytes";
+    if (!r2b_utf8_valid(key, n))
+        return "name is not valid UTF-8";
+    for (const char *c = key; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            return "name has a control character";
+    return NULL;
+}
+
+static void count(struct migrator *m, uint64_t *files, uint64_t *bytes, uint64_t size)
+{
+    pthread_mutex_lock(&m->lock);
+    (*files)++;
+    *bytes += size;
+    pthread_mutex_unlock(&m->lock);
+}
+
+static void migrate_one(struct migrator *m, struct r2b_pipeline *p, struct r2b_manifest *man,
+                        struct r2b_s3_client *s3, const char *path)
+{
+    const char *key = path + m->root_len + 1;
+    const struct map_entry *me = lookup_map(m, key);
+    enum r2b_visibility vis = me ? me->vis : R2B_VIS_PUBLIC;
+    int restricted = vis == R2B_VIS_PRIVATE || vis == R2B_VIS_DIRECT;
+    const char *bucket = restricted ? m->cfg->private_bucket : m->cfg->bucket;
+    struct r2b_manifest_record rec;
+    struct r2b_s3_put_options po;
+    struct r2b_s3_object obj;
+    struct r2b_error err;
+    const char *why;
+    struct stat sb;
+
+    (void)p;
+    if ((why = unsafe_name(key)) != NULL) {
+        report(m, key, "%s: not uploaded", why);
+        return;
+    }
+    if (lstat(path, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        report(m, key, "cannot read: %s", errno ? strerror(errno) : "not a regular file");
+        return;
+    }
+    if (access(path, R_OK) != 0) {
+        report(m, key, "cannot read: %s", strerror(errno));
+        return;
+    }
+    if (sb.st_size == 0) {
+        report(m, key, "empty file: not uploaded");
+        return;
+    }
+    if (bucket == NULL || *bucket == '\0') {
+        report(m, key, "%s media needs %s", r2b_visibility_name(vis),
+               restricted ? "R2B_PRIVATE_BUCKET" : "S3_BUCKET");
+        return;
+    }
+    r2b_error_clear(&err);
+    /* the manifest knows: no request for what is already stored */
+    if (r2b_manifest_get(man, key, &rec, &err) == R2B_OK && rec.state == R2B_STATE_STORED &&
+        rec.size_bytes == (uint64_t)sb.st_size && strcmp(rec.bucket, bucket) == 0) {
+        count(m, &m->st.files_skipped, &m->st.bytes_skipped, (uint64_t)sb.st_size);
+        return;
+    }
+    if (m->o->dry_run) {
+        count(m, &m->st.files_moved, &m->st.bytes_moved, (uint64_t)sb.st_size);
+        return;
+    }
+    memset(&rec, 0, sizeof(rec));
+    r2b_strlcpy(rec.key, key, sizeof(rec.key));
+    r2b_strlcpy(rec.bucket, bucket, sizeof(rec.bucket));
+    r2b_strlcpy(rec.style, strstr(key, "/small/") ? "small" : "original", sizeof(rec.style));
+    rec.visibility = vis;
+    rec.owner_id = me ? me->owner : m->o->default_owner_id;
+    r2b_strlcpy(rec.content_type, content_type_of(key), sizeof(rec.content_type));
+    rec.size_bytes = (uint64_t)sb.st_size;
+    rec.state = R2B_STATE_PENDING;
+    r2b_strlcpy(rec.source_path, path, sizeof(rec.source_path));
+    if (r2b_manifest_put(man, &rec, me ? me->audience : NULL, me ? me->n_audience : 0, &err) !=
+        R2B_OK) {
+        report(m, key, "manifest: %s", err.message);
+        return;
+    }
+    po.content_type = rec.content_type;
+    po.cache_control = restricted ? R2B_CACHE_CONTROL_PRIVATE : R2B_CACHE_CONTROL_PUBLIC;
+    po.force_multipart = 0;
+    if (r2b_s3_put_file(s3, bucket, key, path, &po, &obj, &err) != R2B_OK) {
+        if (err.code != R2B_ERR_INTERRUPTED)
+            report(m, key, "%s", err.message);
+        return;
+    }
+    if (obj.size_bytes != (uint64_t)sb.st_size) { /* the file changed while we read it */
+        report(m, key, "size changed during upload (%llu, then %llu bytes)",
+               (unsigned long long)sb.st_size, (unsigned long long)obj.size_bytes);
+        return;
+    }
+    if (r2b_manifest_set_state(man, key, R2B_STATE_STORED, obj.etag, obj.size_bytes, &err) !=
+        R2B_OK) {
+        report(m, key, "manifest: %s", err.message);
+        return;
+    }
+    count(m, &m->st.files_moved, &m->st.bytes_moved, (uint64_t)sb.st_size);
+}
+
+/* --- queue and threads ------------------------------------------------------------------------- */
+
+static void push(struct migrator *m, char *path)
+{
+    pthread_mutex_lock(&m->lock);
+    while (m->count == QUEUE_CAP)
+        pthread_cond_wait(&m->not_full, &m->lock);
+    m->queue[(m->head + m->count) % QUEUE_CAP] = path;
+    m->count++;
+    pthread_cond_signal(&m->not_empty);
+    pthread_mutex_unlock(&m->lock);
+}
+
+static char *pop(struct migrator *m)
+{
+    char *p = NULL;
+
+    pthread_mutex_lock(&m->lock);
+    while (m->count == 0 && !m->closed)
+        pthread_cond_wait(&m->not_empty, &m->lock);
+    if (m->count) {
+        p = m->queue[m->head];
+        m->head = (m->head + 1) % QUEUE_CAP;
+        m->count--;
+        pthread_cond_signal(&m->not_full);
+    }
+    pthread_mutex_unlock(&m->lock);
+    return p;
+}
+
+static int cancelled(const struct migrator *m)
+{
+    return m->o->cancel && *m->o->cancel;
+}
+
+static void *worker(void *arg)
+{
+    struct migrator *m = arg;
+    struct r2b_error err;
+    struct r2b_pipeline *p = r2b_pipeline_new(m->cfg, &err);
+    struct r2b_manifest *man = NULL;
+    char *path;
+
+    if (p == NULL || r2b_pipeline_manifest(p, &man, &err) != R2B_OK) {
+        pthread_mutex_lock(&m->lock);
+        if (m->fatal.code == R2B_OK)
+            m->fatal = err;
+        pthread_mutex_unlock(&m->lock);
+    }
+    if (p)
+        r2b_s3_client_set_cancel(r2b_pipeline_s3(p), m->o->cancel);
+    while ((path = pop(m)) != NULL) {
+        if (man && !cancelled(m))
+            migrate_one(m, p, man, r2b_pipeline_s3(p), path);
+        free(path);
+    }
+    r2b_pipeline_free(p);
+    return NULL;
+}
+
+static void progress(struct migrator *m, int done)
+{
+    struct r2b_migrate_stats s;
+
+    if (m->o->progress == NULL)
+        return;
+    pthread_mutex_lock(&m->lock);
+    m->st.elapsed_ms = r2b_time_mono_ms() - m->start_ms;
+    m->st.done = done;
+    s = m->st;
+    pthread_mutex_unlock(&m->lock);
+    m->o->progress(m->o->ud, &s);
+}
+
+/* Depth-first walk; symlinks and special files are reported, never followed. */
+static void walk(struct migrator *m, const char *dir, int depth, int64_t *next_report)
+{
+    DIR *d;
+    struct dirent *e;
+
+    if (depth > MAX_DEPTH) {
+        report(m, dir + m->root_len + (dir[m->root_len] ? 1 : 0), "directory nested too deep");
+        return;
+    }
+    if ((d = opendir(dir)) == NULL) {
+        report(m, dir, "cannot open directory: %s", strerror(errno));
+        return;
+    }
+    while ((e = readdir(d)) != NULL && !cancelled(m)) {
+        size_t n = strlen(dir) + strlen(e->d_name) + 2;
+        char *path;
+        struct stat sb;
+
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        path = malloc(n);
+        if (path == NULL)
+            break;
+        snprintf(path, n, "%s/%s", dir, e->d_name);
+        if (lstat(path, &sb) != 0) {
+            report(m, path + m->root_len + 1, "cannot stat: %s", strerror(errno));
+            free(path);
+        } else if (S_ISDIR(sb.st_mode)) {
+            walk(m, path, depth + 1, next_report);
+            free(path);
+        } else if (S_ISREG(sb.st_mode)) {
+            const char *key = path + m->root_len + 1;
+
+            if (m->o->prefix && strncmp(key, m->o->prefix, strlen(m->o->prefix)) != 0) {
+                free(path);
+                continue;
+            }
+            pthread_mutex_lock(&m->lock);
+            m->st.files_seen++;
+            m->st.bytes_seen += (uint64_t)sb.st_size;
+            pthread_mutex_unlock(&m->lock);
+            push(m, path); /* the worker frees it */
+        } else {
+            report(m, path + m->root_len + 1, "%s: not followed",
+                   S_ISLNK(sb.st_mode) ? "symlink" : "not a regular file");
+            free(path);
+        }
+        if (m->o->progress_ms > 0 && r2b_time_mono_ms() >= *next_report) {
+            progress(m, 0);
+            *next_report = r2b_time_mono_ms() + m->o->progress_ms;
+        }
+    }
+    closedir(d);
+}
+
+enum r2b_status r2b_migrate(const struct r2b_config *cfg, const struct r2b_migrate_options *o,
+                            struct r2b_migrate_stats *stats, struct r2b_error *err)
+{
+    struct migrator *m = calloc(1, sizeof(*m));
+    pthread_t *threads = NULL;
+    int jobs = o->jobs > 0 ? o->jobs : 8, started = 0;
+    char *root = NULL;
+    int64_t next_report;
+    enum r2b_status st = R2B_OK;
+    struct stat sb;
+
+    memset(stats, 0, sizeof(*stats));
+    if (m == NULL)
+        return r2b_error_set(err, R2B_ERR_NOMEM, "out of memory");
+    m->cfg = cfg;
+    m->o = o;
+    pthread_mutex_init(&m->lock, NULL);
+    pthread_cond_init(&m->not_empty, NULL);
+    pthread_cond_init(&m->not_full, NULL);
+    if (o->from_dir == NULL || stat(o->from_dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+        st = r2b_error_set(err, R2B_ERR_NOT_FOUND, "'%s' is not a directory",
+                           o->from_dir ? o->from_dir : "");
+        goto done;
+    }
+    root = realpath(o->from_dir, NULL);
+    if (root == NULL) {
+        st = r2b_error_set(err, R2B_ERR_IO, "cannot resolve '%s': %s", o->from_dir,
+                           strerror(errno));
+        goto done;
+    }
+    m->root_len = strlen(root);
+    if (o->visibility_map && (st = load_map(m, o->visibility_map, err)) != R2B_OK)
+        goto done;
+    if (jobs > 256)
+        jobs = 256;
+    threads = calloc((size_t)jobs, sizeof(*threads));
+    if (threads == NULL) {
+        st = r2b_error_set(err, R2B_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    m->start_ms = r2b_time_mono_ms();
+    next_report = m->start_ms + o->progress_ms;
+    for (; started < jobs; started++)
+        if (pthread_create(&threads[started], NULL, worker, m) != 0)
+            break;
+    if (started == 0) {
+        st = r2b_error_set(err, R2B_ERR_NOMEM, "cannot start worker threads");
+        goto done;
+    }
+    walk(m, root, 0, &next_report);
+    pthread_mutex_lock(&m->lock);
+    m->closed = 1;
+    pthread_cond_broadcast(&m->not_empty);
+    pthread_mutex_unlock(&m->lock);
+    /* progress while the workers finish what is queued */
+    for (;;) {
+        size_t left;
+
+        pthread_mutex_lock(&m->lock);
+        left = m->count;
+        pthread_mutex_unlock(&m->lock);
+        if (left == 0)
+            break;
+        r2b_sleep_ms(100);
+        if (o->progress_ms > 0 && r2b_time_mono_ms() >= next_report) {
+            progress(m, 0);
+            next_report = r2b_time_mono_ms() + o->progress_ms;
+        }
+    }
+    for (int i = 0; i < started; i++)
+        pthread_join(threads[i], NULL);
+    progress(m, 1);
+    if (m->fatal.code != R2B_OK) {
+        if (err)
+            *err = m->fatal;
+        st = m->fatal.code;
+    } else if (cancelled(m)) {
+        st = r2b_error_set(err, R2B_ERR_INTERRUPTED, "migration interrupted");
+    }
+done:
+    if (m) {
+        m->st.elapsed_ms = m->start_ms ? r2b_time_mono_ms() - m->start_ms : 0;
+        m->st.done = 1;
+        *stats = m->st;
+        free_map(m);
+        pthread_mutex_destroy(&m->lock);
+        pthread_cond_destroy(&m->not_empty);
+        pthread_cond_destroy(&m->not_full);
+    }
+    free(threads);
+    free(root);
+    free(m);
+    return st;
+}
