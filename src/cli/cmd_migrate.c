@@ -9,7 +9,7 @@
 
 static const char usage[] =
     "usage: r2bridge migrate --from-dir PATH [--jobs N] [--visibility-map FILE]\n"
-    "                        [--prefix P] [--owner ID] [--dry-run] [--json]\n\n"
+    "                        [--prefix P] [--owner ID] [--dry-run] [--verify]\n\n"
     "Moves an instance's existing public/system tree into the buckets, recording\n"
     "every object in the manifest so the privacy check works from day one. Keys\n"
     "are paths relative to PATH, so existing URLs resolve unchanged under the\n"
@@ -27,7 +27,9 @@ static const char usage[] =
     "                         R2B_PRIVATE_BUCKET); unmapped files are public\n"
     "  --prefix P             only keys starting with P\n"
     "  --owner ID             owner recorded for unmapped files\n"
-    "  --dry-run              count what would move; write nothing\n\n"
+    "  --dry-run              count what would move; write nothing\n"
+    "  --verify               also HEAD every already-stored object: size and ETag\n"
+    "                         must match the manifest (nothing is re-uploaded)\n\n"
     "Exit 0 everything made it, 1 some files failed (listed), 2 usage,\n"
     "3 configuration, 6 no such directory, 75 interrupted or temporary failure.\n";
 
@@ -93,11 +95,11 @@ int cmd_migrate(int argc, char **argv)
     struct cli_common common = {0};
     struct cli_args args;
     const char *from = NULL, *jobs_s = NULL, *map = NULL, *prefix = NULL, *owner_s = NULL;
-    int dry_run = 0, rc;
+    int dry_run = 0, verify = 0, rc;
     const struct cli_opt opts[] = {
-        {"from-dir", &from, NULL},      {"jobs", &jobs_s, NULL},   {"visibility-map", &map, NULL},
-        {"prefix", &prefix, NULL},      {"owner", &owner_s, NULL}, {"dry-run", NULL, &dry_run},
-        {NULL, NULL, NULL},
+        {"from-dir", &from, NULL}, {"jobs", &jobs_s, NULL},   {"visibility-map", &map, NULL},
+        {"prefix", &prefix, NULL}, {"owner", &owner_s, NULL}, {"dry-run", NULL, &dry_run},
+        {"verify", NULL, &verify}, {NULL, NULL, NULL},
     };
     struct r2b_migrate_options mo;
     struct r2b_migrate_stats st;
@@ -136,6 +138,7 @@ int cmd_migrate(int argc, char **argv)
     mo.prefix = prefix;
     mo.jobs = (int)jobs;
     mo.dry_run = dry_run;
+    mo.verify = verify;
     mo.visibility_map = map;
     mo.cancel = &stop_flag;
     mo.progress = on_progress;
@@ -155,16 +158,20 @@ int cmd_migrate(int argc, char **argv)
     if (common.json) {
         struct json_object *j = json_object_new_object();
 
-        json_object_object_add(j, "ok", json_object_new_boolean(status == R2B_OK &&
-                                                                st.files_failed == 0));
+        json_object_object_add(j, "ok",
+                               json_object_new_boolean(status == R2B_OK && st.files_failed == 0));
         json_object_object_add(j, "dry_run", json_object_new_boolean(dry_run));
         json_object_object_add(j, "interrupted", json_object_new_boolean(status != R2B_OK));
         json_object_object_add(j, "files_seen", json_object_new_int64((int64_t)st.files_seen));
         json_object_object_add(j, "files_moved", json_object_new_int64((int64_t)st.files_moved));
-        json_object_object_add(j, "files_skipped", json_object_new_int64((int64_t)st.files_skipped));
+        json_object_object_add(j, "files_skipped",
+                               json_object_new_int64((int64_t)st.files_skipped));
         json_object_object_add(j, "files_failed", json_object_new_int64((int64_t)st.files_failed));
+        json_object_object_add(j, "files_verified",
+                               json_object_new_int64((int64_t)st.files_verified));
         json_object_object_add(j, "bytes_moved", json_object_new_int64((int64_t)st.bytes_moved));
-        json_object_object_add(j, "bytes_skipped", json_object_new_int64((int64_t)st.bytes_skipped));
+        json_object_object_add(j, "bytes_skipped",
+                               json_object_new_int64((int64_t)st.bytes_skipped));
         json_object_object_add(j, "seconds", json_object_new_double((double)st.elapsed_ms / 1000));
         json_object_object_add(j, "files_per_second",
                                json_object_new_double(rate(st.files_moved, st.elapsed_ms)));

@@ -254,6 +254,32 @@ static void migrate_one(struct migrator *m, struct r2b_pipeline *p, struct r2b_m
     /* the manifest knows: no request for what is already stored */
     if (r2b_manifest_get(man, key, &rec, &err) == R2B_OK && rec.state == R2B_STATE_STORED &&
         rec.size_bytes == (uint64_t)sb.st_size && strcmp(rec.bucket, bucket) == 0) {
+        if (m->o->verify) {
+            /* re-check against the store, never re-upload */
+            enum r2b_status hs = r2b_s3_head(s3, bucket, key, &obj, &err);
+
+            if (hs != R2B_OK && hs != R2B_ERR_NOT_FOUND) {
+                report(m, key, "verify: %s", err.message);
+                return;
+            }
+            if (hs == R2B_ERR_NOT_FOUND || obj.size_bytes != rec.size_bytes ||
+                (rec.etag[0] && strcmp(obj.etag, rec.etag) != 0)) {
+                /* the record claimed what the store does not hold: no longer "stored" */
+                r2b_manifest_set_state(man, key, R2B_STATE_PENDING, NULL, 0, NULL);
+                if (hs == R2B_ERR_NOT_FOUND)
+                    report(m, key, "verify: missing from '%s'; marked pending, the next run "
+                                   "uploads it", bucket);
+                else
+                    report(m, key, "verify: the store has %llu bytes, etag %s, the manifest "
+                                   "%llu, %s; marked pending, the next run uploads it",
+                           (unsigned long long)obj.size_bytes, obj.etag,
+                           (unsigned long long)rec.size_bytes, rec.etag);
+                return;
+            }
+            pthread_mutex_lock(&m->lock);
+            m->st.files_verified++;
+            pthread_mutex_unlock(&m->lock);
+        }
         count(m, &m->st.files_skipped, &m->st.bytes_skipped, (uint64_t)sb.st_size);
         return;
     }
