@@ -147,7 +147,7 @@ enum r2b_status r2b_pipeline_delete(struct r2b_pipeline *p, const char *const *k
 /* --- migrate ------------------------------------------------------------------------------ */
 
 struct r2b_migrate_stats {
-    uint64_t files_seen, files_moved, files_skipped, files_failed;
+    uint64_t files_seen, files_moved, files_skipped, files_failed, files_verified;
     uint64_t bytes_seen, bytes_moved, bytes_skipped;
     int64_t elapsed_ms;
     int done; /* 1 in the final call */
@@ -158,6 +158,7 @@ struct r2b_migrate_options {
     const char *prefix;         /* only keys starting with this; NULL: all */
     int jobs;                   /* files in flight (worker threads, each with its own connection) */
     int dry_run;                /* walk and report, write nothing */
+    int verify;                 /* HEAD every already-stored object: size and ETag must match */
     const char *visibility_map; /* CSV "key_prefix_or_key,visibility,account_id[,audience...]"; NULL: all public */
     int64_t default_owner_id;   /* owner recorded for unmapped files (0: unknown) */
     volatile sig_atomic_t *cancel; /* set by a signal handler: in-flight uploads abort, summary returned */
@@ -182,5 +183,42 @@ struct r2b_migrate_options {
  */
 enum r2b_status r2b_migrate(const struct r2b_config *cfg, const struct r2b_migrate_options *opts,
                             struct r2b_migrate_stats *stats, struct r2b_error *err);
+
+/* --- verify (reconcile the buckets with the manifest) ------------------------------------------- */
+
+enum r2b_verify_finding {
+    R2B_FINDING_PRIVACY_ALARM = 0, /* a private/direct object found in the public bucket */
+    R2B_FINDING_MISSING,           /* a stored record whose object is absent */
+    R2B_FINDING_DIFFERS,           /* a stored record whose object has another size or ETag */
+    R2B_FINDING_ORPHAN,            /* an object with no (live) record */
+};
+
+struct r2b_verify_stats {
+    uint64_t objects_listed, records_checked;
+    uint64_t found[4]; /* by enum r2b_verify_finding */
+    uint64_t fixed;
+};
+
+struct r2b_verify_options {
+    int fix;             /* delete old orphans, mark missing records pending, move alarms */
+    long grace_s;        /* never touch objects newer than this (default 86400) */
+    const char *tmp_dir; /* for the on-disk listing index; NULL: $TMPDIR or /tmp */
+    /* one call per finding, privacy alarms first (serial) */
+    void (*finding)(void *ud, enum r2b_verify_finding f, const char *bucket, const char *key,
+                    const char *detail, int fixed);
+    void *ud;
+};
+
+/*
+ * Lists both buckets and compares them with the manifest, both ways. The
+ * listing streams (1,000 keys a page) into an index on disk, so millions of
+ * objects need little memory. Reports privacy alarms first. With fix: moves
+ * alarmed objects to the private bucket, marks records of missing objects
+ * pending, deletes orphans older than the grace period; never anything newer.
+ */
+enum r2b_status r2b_verify(const struct r2b_config *cfg, const struct r2b_verify_options *opts,
+                           struct r2b_verify_stats *stats, struct r2b_error *err);
+
+const char *r2b_verify_finding_name(enum r2b_verify_finding f);
 
 #endif

@@ -106,6 +106,7 @@ int cmd_revoke(int argc, char **argv);
 int cmd_delete(int argc, char **argv);
 int cmd_manifest(int argc, char **argv);
 int cmd_migrate(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
 
 /* Loads the configuration and builds a pipeline; prints the error and returns an exit code. */
 int cli_pipeline(const struct cli_common *common, struct r2b_config *cfg,

@@ -19,6 +19,7 @@ static const struct command commands[] = {
     {"delete", cmd_delete, "delete media: record first, then object (batched)"},
     {"manifest", cmd_manifest, "show a record, or list records"},
     {"migrate", cmd_migrate, "move an existing media tree into the buckets, resumably"},
+    {"verify", cmd_verify, "reconcile the buckets with the manifest (orphans, missing, alarms)"},
     {"inspect", cmd_inspect, "sniff, validate and transcode a media file without uploading"},
     {"put", cmd_put, "upload a file to a key (multipart above S3_MULTIPART_THRESHOLD)"},
     {"get", cmd_get, "download a key to a file (written atomically) or '-'"},

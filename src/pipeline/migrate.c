@@ -226,9 +226,11 @@ static void migrate_one(struct migrator *m, struct r2b_pipeline *p, struct r2b_m
     struct r2b_s3_object obj;
     struct r2b_error err;
     const char *why;
+    char old_bucket[64];
     struct stat sb;
 
     (void)p;
+    rec.key[0] = '\0';
     if ((why = unsafe_name(key)) != NULL) {
         report(m, key, "%s: not uploaded", why);
         return;
@@ -287,6 +289,11 @@ static void migrate_one(struct migrator *m, struct r2b_pipeline *p, struct r2b_m
         count(m, &m->st.files_moved, &m->st.bytes_moved, (uint64_t)sb.st_size);
         return;
     }
+    /* stored before in another bucket (its visibility changed): that copy goes once this is stored */
+    old_bucket[0] = '\0';
+    if (err.code == R2B_OK && rec.key[0] && strcmp(rec.bucket, bucket) != 0 &&
+        rec.state != R2B_STATE_DELETED)
+        r2b_strlcpy(old_bucket, rec.bucket, sizeof(old_bucket));
     memset(&rec, 0, sizeof(rec));
     r2b_strlcpy(rec.key, key, sizeof(rec.key));
     r2b_strlcpy(rec.bucket, bucket, sizeof(rec.bucket));
@@ -318,6 +325,11 @@ static void migrate_one(struct migrator *m, struct r2b_pipeline *p, struct r2b_m
     if (r2b_manifest_set_state(man, key, R2B_STATE_STORED, obj.etag, obj.size_bytes, &err) !=
         R2B_OK) {
         report(m, key, "manifest: %s", err.message);
+        return;
+    }
+    if (old_bucket[0] && r2b_s3_delete(s3, old_bucket, key, &err) != R2B_OK) {
+        report(m, key, "stored in '%s' but the old copy in '%s' remains: %s", bucket, old_bucket,
+               err.message);
         return;
     }
     count(m, &m->st.files_moved, &m->st.bytes_moved, (uint64_t)sb.st_size);
