@@ -13,8 +13,9 @@ static const char usage[] =
     "  differs        a record whose object has another size or ETag\n"
     "  orphan         an object with no live record\n"
     "The listing streams to an index on disk: millions of objects, little memory.\n\n"
-    "  --fix      move alarmed objects to the private bucket, mark missing records\n"
-    "             'pending' (the next migrate uploads them), delete orphans older\n"
+    "  --fix      move alarmed objects to the private bucket, mark records of missing\n"
+    "             or differing objects 'pending' (the next migrate uploads them),\n"
+    "             delete orphans older\n"
     "             than the grace period; never anything newer\n"
     "  --grace S  seconds (default 86400)\n\n"
     "Exit 0 when nothing was found (or everything found was fixed), 1 otherwise.\n";

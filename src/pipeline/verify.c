@@ -121,11 +121,17 @@ static int on_indexed(void *ud, const struct r2b_manifest_record *e)
     }
     if (rec.state == R2B_STATE_STORED &&
         (rec.size_bytes != e->size_bytes || (rec.etag[0] && strcmp(rec.etag, e->etag) != 0))) {
+        int recent = v->now - rec.updated_at <= v->grace_s, fixed = 0;
+
+        /* like a missing object: the record no longer claims it, the next migrate re-uploads */
+        if (v->o->fix && !recent)
+            fixed = r2b_manifest_set_state(v->man, key, R2B_STATE_PENDING, NULL, 0, &err) ==
+                    R2B_OK;
         snprintf(detail, sizeof(detail),
-                 "store: %llu bytes, etag %s; manifest: %llu bytes, etag %s",
+                 "store: %llu bytes, etag %s; manifest: %llu bytes, etag %s%s",
                  (unsigned long long)e->size_bytes, e->etag, (unsigned long long)rec.size_bytes,
-                 rec.etag);
-        found(v, R2B_FINDING_DIFFERS, e->bucket, key, detail, 0);
+                 rec.etag, fixed ? "; marked pending" : "");
+        found(v, R2B_FINDING_DIFFERS, e->bucket, key, detail, fixed);
     }
     return 0;
 }
