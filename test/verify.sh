@@ -18,10 +18,16 @@ SECRET=$AWS_SECRET_ACCESS_KEY
 . "$(dirname "$0")/lib.sh"
 export S3_REGION=auto S3_OVERRIDE_PATH_STYLE=true R2B_MANIFEST="sqlite://$T/manifest.db"
 
-# Private buckets are shared with other tests: give this run its own buckets.
-suffix=$RANDOM$RANDOM
-export S3_BUCKET="${S3_BUCKET}" R2B_PRIVATE_BUCKET="${R2B_PRIVATE_BUCKET}"
-P="verify-$suffix"
+# verify --fix deletes every object no manifest knows: never run it on buckets
+# other tests use. scripts/test creates these two for it alone.
+export S3_BUCKET=${R2B_VERIFY_PUBLIC:-r2b-verify-public}
+export R2B_PRIVATE_BUCKET=${R2B_VERIFY_PRIVATE:-r2b-verify-private}
+for b in "$S3_BUCKET" "$R2B_PRIVATE_BUCKET"; do
+  if ! "$BIN" ls --bucket "$b" >/dev/null 2>&1; then
+    echo "verify.sh: bucket '$b' is missing (scripts/test creates it)"; echo "0 passed, 1 failed"; exit 1
+  fi
+done
+P="verify-$RANDOM$RANDOM"
 mkdir -p "$T/tree/$P/a/original" "$T/tree/$P/b/original"
 head -c 3000 /dev/urandom >"$T/tree/$P/a/original/pub.jpg"
 head -c 4000 /dev/urandom >"$T/tree/$P/b/original/priv.jpg"

@@ -8,7 +8,8 @@
 #include "cli.h"
 
 static const char usage[] =
-    "usage: r2bridge migrate --from-dir PATH [--jobs N] [--visibility-map FILE]\n"
+    "usage: r2bridge migrate (--from-dir PATH | --from-s3 s3://BUCKET) [--jobs N]\n"
+    "                        [--visibility-map FILE]\n"
     "                        [--prefix P] [--owner ID] [--dry-run] [--verify]\n\n"
     "Moves an instance's existing public/system tree into the buckets, recording\n"
     "every object in the manifest so the privacy check works from day one. Keys\n"
@@ -21,6 +22,12 @@ static const char usage[] =
     "summary printed. A failed file does not stop the batch; every failure is\n"
     "reported, and the exit code says whether everything made it.\n\n"
     "  --from-dir PATH        the tree (Mastodon's public/system)\n"
+    "  --from-s3 s3://BUCKET  another S3-compatible bucket (R2 to elsewhere, or\n"
+    "                         elsewhere to R2); keys are kept. Its endpoint and\n"
+    "                         credentials: R2B_FROM_ENDPOINT, R2B_FROM_REGION,\n"
+    "                         R2B_FROM_ACCESS_KEY_ID, R2B_FROM_SECRET_ACCESS_KEY,\n"
+    "                         R2B_FROM_PATH_STYLE (each defaults to the S3_*/AWS_*\n"
+    "                         value of the destination)\n"
     "  --jobs N               files in flight (default 8)\n"
     "  --visibility-map FILE  CSV key_prefix_or_key,visibility,account_id[,audience...]\n"
     "                         (longest prefix wins; private/direct go to\n"
@@ -94,14 +101,16 @@ int cmd_migrate(int argc, char **argv)
 {
     struct cli_common common = {0};
     struct cli_args args;
-    const char *from = NULL, *jobs_s = NULL, *map = NULL, *prefix = NULL, *owner_s = NULL;
+    const char *from = NULL, *from_s3 = NULL, *jobs_s = NULL, *map = NULL, *prefix = NULL,
+               *owner_s = NULL;
     int dry_run = 0, verify = 0, rc;
     const struct cli_opt opts[] = {
-        {"from-dir", &from, NULL}, {"jobs", &jobs_s, NULL},   {"visibility-map", &map, NULL},
-        {"prefix", &prefix, NULL}, {"owner", &owner_s, NULL}, {"dry-run", NULL, &dry_run},
-        {"verify", NULL, &verify}, {NULL, NULL, NULL},
+        {"from-dir", &from, NULL},      {"from-s3", &from_s3, NULL}, {"jobs", &jobs_s, NULL},
+        {"visibility-map", &map, NULL}, {"prefix", &prefix, NULL},   {"owner", &owner_s, NULL},
+        {"dry-run", NULL, &dry_run},    {"verify", NULL, &verify},   {NULL, NULL, NULL},
     };
     struct r2b_migrate_options mo;
+    struct r2b_s3_options src;
     struct r2b_migrate_stats st;
     struct r2b_config cfg;
     struct r2b_error err;
@@ -117,8 +126,11 @@ int cmd_migrate(int argc, char **argv)
         cli_usage(usage);
         return R2B_EXIT_OK;
     }
-    if (from == NULL || args.n_pos != 0)
-        return cli_usage_error("migrate", "expected --from-dir PATH (and no other arguments)");
+    if ((from == NULL) == (from_s3 == NULL) || args.n_pos != 0)
+        return cli_usage_error("migrate", "expected --from-dir PATH or --from-s3 s3://BUCKET");
+    if (from_s3 && (strncmp(from_s3, "s3://", 5) != 0 || from_s3[5] == '\0' ||
+                    strchr(from_s3 + 5, '/') != NULL))
+        return cli_usage_error("migrate", "--from-s3 takes s3://BUCKET (use --prefix to narrow)");
     if (jobs_s && cli_parse_long("migrate", "jobs", jobs_s, 1, 256, &jobs))
         return R2B_EXIT_USAGE;
     memset(&mo, 0, sizeof(mo));
@@ -135,6 +147,23 @@ int cmd_migrate(int argc, char **argv)
     u.tty = isatty(STDERR_FILENO);
     u.failures = json_object_new_array();
     mo.from_dir = from;
+    if (from_s3) {
+        const char *v;
+
+        r2b_s3_options_from_config(&src, &cfg);
+        if ((v = getenv("R2B_FROM_ENDPOINT")) && *v)
+            src.endpoint = v;
+        if ((v = getenv("R2B_FROM_REGION")) && *v)
+            src.region = v;
+        if ((v = getenv("R2B_FROM_ACCESS_KEY_ID")) && *v)
+            src.access_key = v;
+        if ((v = getenv("R2B_FROM_SECRET_ACCESS_KEY")) && *v)
+            src.secret_key = v;
+        if ((v = getenv("R2B_FROM_PATH_STYLE")) && *v)
+            src.path_style = r2b_config_parse_bool(v) == 1;
+        mo.from_bucket = from_s3 + 5;
+        mo.from_s3 = &src;
+    }
     mo.prefix = prefix;
     mo.jobs = (int)jobs;
     mo.dry_run = dry_run;

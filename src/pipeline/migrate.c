@@ -168,19 +168,20 @@ static const struct map_entry *lookup_map(const struct migrator *m, const char *
     return NULL;
 }
 
-/* --- per file ---------------------------------------------------------------------------------- */
+/* --- per file ----------------------------------------------------------------------------------
+ */
 
 static const char *content_type_of(const char *key)
 {
     static const struct {
         const char *ext, *type;
     } types[] = {
-        {".jpg", "image/jpeg"}, {".jpeg", "image/jpeg"}, {".png", "image/png"},
-        {".gif", "image/gif"},  {".webp", "image/webp"}, {".avif", "image/avif"},
-        {".heic", "image/heic"}, {".mp4", "video/mp4"},  {".webm", "video/webm"},
-        {".mov", "video/quicktime"}, {".ogv", "video/ogg"}, {".mp3", "audio/mpeg"},
-        {".ogg", "audio/ogg"},  {".oga", "audio/ogg"},   {".flac", "audio/flac"},
-        {".wav", "audio/wav"},  {".m4a", "audio/mp4"},   {".aac", "audio/aac"},
+        {".jpg", "image/jpeg"},      {".jpeg", "image/jpeg"}, {".png", "image/png"},
+        {".gif", "image/gif"},       {".webp", "image/webp"}, {".avif", "image/avif"},
+        {".heic", "image/heic"},     {".mp4", "video/mp4"},   {".webm", "video/webm"},
+        {".mov", "video/quicktime"}, {".ogv", "video/ogg"},   {".mp3", "audio/mpeg"},
+        {".ogg", "audio/ogg"},       {".oga", "audio/ogg"},   {".flac", "audio/flac"},
+        {".wav", "audio/wav"},       {".m4a", "audio/mp4"},   {".aac", "audio/aac"},
     };
     const char *dot = strrchr(key, '.');
 
@@ -213,10 +214,9 @@ static void count(struct migrator *m, uint64_t *files, uint64_t *bytes, uint64_t
     pthread_mutex_unlock(&m->lock);
 }
 
-static void migrate_one(struct migrator *m, struct r2b_pipeline *p, struct r2b_manifest *man,
-                        struct r2b_s3_client *s3, const char *path)
+static void migrate_one(struct migrator *m, struct r2b_manifest *man, struct r2b_s3_client *s3,
+                        const char *path, const char *key, const char *ctype, const char *source)
 {
-    const char *key = path + m->root_len + 1;
     const struct map_entry *me = lookup_map(m, key);
     enum r2b_visibility vis = me ? me->vis : R2B_VIS_PUBLIC;
     int restricted = vis == R2B_VIS_PRIVATE || vis == R2B_VIS_DIRECT;
@@ -229,7 +229,6 @@ static void migrate_one(struct migrator *m, struct r2b_pipeline *p, struct r2b_m
     char old_bucket[64];
     struct stat sb;
 
-    (void)p;
     rec.key[0] = '\0';
     if ((why = unsafe_name(key)) != NULL) {
         report(m, key, "%s: not uploaded", why);
@@ -269,11 +268,14 @@ static void migrate_one(struct migrator *m, struct r2b_pipeline *p, struct r2b_m
                 /* the record claimed what the store does not hold: no longer "stored" */
                 r2b_manifest_set_state(man, key, R2B_STATE_PENDING, NULL, 0, NULL);
                 if (hs == R2B_ERR_NOT_FOUND)
-                    report(m, key, "verify: missing from '%s'; marked pending, the next run "
-                                   "uploads it", bucket);
+                    report(m, key,
+                           "verify: missing from '%s'; marked pending, the next run "
+                           "uploads it",
+                           bucket);
                 else
-                    report(m, key, "verify: the store has %llu bytes, etag %s, the manifest "
-                                   "%llu, %s; marked pending, the next run uploads it",
+                    report(m, key,
+                           "verify: the store has %llu bytes, etag %s, the manifest "
+                           "%llu, %s; marked pending, the next run uploads it",
                            (unsigned long long)obj.size_bytes, obj.etag,
                            (unsigned long long)rec.size_bytes, rec.etag);
                 return;
@@ -289,7 +291,8 @@ static void migrate_one(struct migrator *m, struct r2b_pipeline *p, struct r2b_m
         count(m, &m->st.files_moved, &m->st.bytes_moved, (uint64_t)sb.st_size);
         return;
     }
-    /* stored before in another bucket (its visibility changed): that copy goes once this is stored */
+    /* stored before in another bucket (its visibility changed): that copy goes once this is stored
+     */
     old_bucket[0] = '\0';
     if (err.code == R2B_OK && rec.key[0] && strcmp(rec.bucket, bucket) != 0 &&
         rec.state != R2B_STATE_DELETED)
@@ -300,10 +303,10 @@ static void migrate_one(struct migrator *m, struct r2b_pipeline *p, struct r2b_m
     r2b_strlcpy(rec.style, strstr(key, "/small/") ? "small" : "original", sizeof(rec.style));
     rec.visibility = vis;
     rec.owner_id = me ? me->owner : m->o->default_owner_id;
-    r2b_strlcpy(rec.content_type, content_type_of(key), sizeof(rec.content_type));
+    r2b_strlcpy(rec.content_type, ctype ? ctype : content_type_of(key), sizeof(rec.content_type));
     rec.size_bytes = (uint64_t)sb.st_size;
     rec.state = R2B_STATE_PENDING;
-    r2b_strlcpy(rec.source_path, path, sizeof(rec.source_path));
+    r2b_strlcpy(rec.source_path, source ? source : path, sizeof(rec.source_path));
     if (r2b_manifest_put(man, &rec, me ? me->audience : NULL, me ? me->n_audience : 0, &err) !=
         R2B_OK) {
         report(m, key, "manifest: %s", err.message);
@@ -335,7 +338,8 @@ static void migrate_one(struct migrator *m, struct r2b_pipeline *p, struct r2b_m
     count(m, &m->st.files_moved, &m->st.bytes_moved, (uint64_t)sb.st_size);
 }
 
-/* --- queue and threads ------------------------------------------------------------------------- */
+/* --- queue and threads -------------------------------------------------------------------------
+ */
 
 static void push(struct migrator *m, char *path)
 {
@@ -370,31 +374,6 @@ static int cancelled(const struct migrator *m)
     return m->o->cancel && *m->o->cancel;
 }
 
-static void *worker(void *arg)
-{
-    struct migrator *m = arg;
-    struct r2b_error err;
-    struct r2b_pipeline *p = r2b_pipeline_new(m->cfg, &err);
-    struct r2b_manifest *man = NULL;
-    char *path;
-
-    if (p == NULL || r2b_pipeline_manifest(p, &man, &err) != R2B_OK) {
-        pthread_mutex_lock(&m->lock);
-        if (m->fatal.code == R2B_OK)
-            m->fatal = err;
-        pthread_mutex_unlock(&m->lock);
-    }
-    if (p)
-        r2b_s3_client_set_cancel(r2b_pipeline_s3(p), m->o->cancel);
-    while ((path = pop(m)) != NULL) {
-        if (man && !cancelled(m))
-            migrate_one(m, p, man, r2b_pipeline_s3(p), path);
-        free(path);
-    }
-    r2b_pipeline_free(p);
-    return NULL;
-}
-
 static void progress(struct migrator *m, int done)
 {
     struct r2b_migrate_stats s;
@@ -407,6 +386,124 @@ static void progress(struct migrator *m, int done)
     s = m->st;
     pthread_mutex_unlock(&m->lock);
     m->o->progress(m->o->ud, &s);
+}
+
+/*
+ * From a bucket: the manifest is asked first (no download for what is
+ * stored), then the object goes through a temp file, keeping memory bounded
+ * whatever its size.
+ */
+static void migrate_from_s3(struct migrator *m, struct r2b_manifest *man, struct r2b_s3_client *dst,
+                            struct r2b_s3_client *src, const char *key)
+{
+    struct r2b_manifest_record rec;
+    struct r2b_s3_object obj;
+    struct r2b_error err;
+    char tmp[4096];
+    const char *dir = m->cfg->tmp_dir ? m->cfg->tmp_dir : getenv("TMPDIR");
+    int fd;
+
+    if (unsafe_name(key) == NULL && r2b_manifest_get(man, key, &rec, &err) == R2B_OK &&
+        rec.state == R2B_STATE_STORED && !m->o->verify) {
+        const struct map_entry *me = lookup_map(m, key);
+        int restricted = me && (me->vis == R2B_VIS_PRIVATE || me->vis == R2B_VIS_DIRECT);
+        const char *bucket = restricted ? m->cfg->private_bucket : m->cfg->bucket;
+
+        if (bucket && strcmp(rec.bucket, bucket) == 0) {
+            count(m, &m->st.files_skipped, &m->st.bytes_skipped, rec.size_bytes);
+            return;
+        }
+    }
+    if (m->o->dry_run) {
+        count(m, &m->st.files_moved, &m->st.bytes_moved, 0);
+        return;
+    }
+    snprintf(tmp, sizeof(tmp), "%s/r2b-migrate-XXXXXX", dir && *dir ? dir : "/tmp");
+    if ((fd = mkstemp(tmp)) < 0) {
+        report(m, key, "cannot create a temp file in '%s': %s", dir && *dir ? dir : "/tmp",
+               strerror(errno));
+        return;
+    }
+    if (r2b_s3_get_fd(src, m->o->from_bucket, key, fd, &obj, &err) != R2B_OK) {
+        if (err.code != R2B_ERR_INTERRUPTED)
+            report(m, key, "source: %s", err.message);
+    } else {
+        char source[R2B_MANIFEST_MAX_KEY_BYTES + 80];
+
+        snprintf(source, sizeof(source), "s3://%s/%s", m->o->from_bucket, key);
+        migrate_one(m, man, dst, tmp, key, obj.content_type[0] ? obj.content_type : NULL, source);
+    }
+    close(fd);
+    unlink(tmp);
+}
+
+static void *worker(void *arg)
+{
+    struct migrator *m = arg;
+    struct r2b_error err;
+    struct r2b_pipeline *p = r2b_pipeline_new(m->cfg, &err);
+    struct r2b_s3_client *src = NULL;
+    struct r2b_manifest *man = NULL;
+    char *path;
+
+    if (p == NULL || r2b_pipeline_manifest(p, &man, &err) != R2B_OK ||
+        (m->o->from_s3 && (src = r2b_s3_client_new(m->o->from_s3, &err)) == NULL)) {
+        man = NULL;
+        pthread_mutex_lock(&m->lock);
+        if (m->fatal.code == R2B_OK)
+            m->fatal = err;
+        pthread_mutex_unlock(&m->lock);
+    }
+    if (p)
+        r2b_s3_client_set_cancel(r2b_pipeline_s3(p), m->o->cancel);
+    if (src)
+        r2b_s3_client_set_cancel(src, m->o->cancel);
+    while ((path = pop(m)) != NULL) {
+        if (man && !cancelled(m)) {
+            if (src)
+                migrate_from_s3(m, man, r2b_pipeline_s3(p), src, path);
+            else
+                migrate_one(m, man, r2b_pipeline_s3(p), path, path + m->root_len + 1, NULL, NULL);
+        }
+        free(path);
+    }
+    r2b_s3_client_free(src);
+    r2b_pipeline_free(p);
+    return NULL;
+}
+
+struct lister {
+    struct migrator *m;
+    int64_t next_report;
+};
+
+/* The source bucket's listing, streamed into the queue (push blocks when it is full). */
+static int on_source_object(void *ud, const struct r2b_s3_object *obj)
+{
+    struct lister *l = ud;
+    struct migrator *m = l->m;
+    char *key;
+
+    if (cancelled(m))
+        return 1;
+    if (m->o->prefix && strncmp(obj->key, m->o->prefix, strlen(m->o->prefix)) != 0)
+        return 0;
+    if (obj->size_bytes == 0) {
+        report(m, obj->key, "empty object: not copied");
+        return 0;
+    }
+    if ((key = r2b_strdup(obj->key)) == NULL)
+        return 1;
+    pthread_mutex_lock(&m->lock);
+    m->st.files_seen++;
+    m->st.bytes_seen += obj->size_bytes;
+    pthread_mutex_unlock(&m->lock);
+    push(m, key);
+    if (m->o->progress_ms > 0 && r2b_time_mono_ms() >= l->next_report) {
+        progress(m, 0);
+        l->next_report = r2b_time_mono_ms() + m->o->progress_ms;
+    }
+    return 0;
 }
 
 /* Depth-first walk; symlinks and special files are reported, never followed. */
@@ -484,18 +581,23 @@ enum r2b_status r2b_migrate(const struct r2b_config *cfg, const struct r2b_migra
     pthread_mutex_init(&m->lock, NULL);
     pthread_cond_init(&m->not_empty, NULL);
     pthread_cond_init(&m->not_full, NULL);
-    if (o->from_dir == NULL || stat(o->from_dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
-        st = r2b_error_set(err, R2B_ERR_NOT_FOUND, "'%s' is not a directory",
-                           o->from_dir ? o->from_dir : "");
+    if ((o->from_dir == NULL) == (o->from_bucket == NULL || o->from_s3 == NULL)) {
+        st = r2b_error_set(err, R2B_ERR_INVALID, "migrate from a directory or from a bucket");
         goto done;
     }
-    root = realpath(o->from_dir, NULL);
-    if (root == NULL) {
-        st = r2b_error_set(err, R2B_ERR_IO, "cannot resolve '%s': %s", o->from_dir,
-                           strerror(errno));
-        goto done;
+    if (o->from_dir) {
+        if (stat(o->from_dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+            st = r2b_error_set(err, R2B_ERR_NOT_FOUND, "'%s' is not a directory", o->from_dir);
+            goto done;
+        }
+        root = realpath(o->from_dir, NULL);
+        if (root == NULL) {
+            st = r2b_error_set(err, R2B_ERR_IO, "cannot resolve '%s': %s", o->from_dir,
+                               strerror(errno));
+            goto done;
+        }
+        m->root_len = strlen(root);
     }
-    m->root_len = strlen(root);
     if (o->visibility_map && (st = load_map(m, o->visibility_map, err)) != R2B_OK)
         goto done;
     if (jobs > 256)
@@ -514,7 +616,22 @@ enum r2b_status r2b_migrate(const struct r2b_config *cfg, const struct r2b_migra
         st = r2b_error_set(err, R2B_ERR_NOMEM, "cannot start worker threads");
         goto done;
     }
-    walk(m, root, 0, &next_report);
+    if (root) {
+        walk(m, root, 0, &next_report);
+    } else {
+        struct r2b_s3_client *lc = r2b_s3_client_new(o->from_s3, err);
+        struct lister l = {m, next_report};
+
+        if (lc == NULL) {
+            st = err ? err->code : R2B_ERR_CONFIG;
+        } else {
+            r2b_s3_client_set_cancel(lc, o->cancel);
+            st = r2b_s3_list(lc, o->from_bucket, o->prefix, on_source_object, &l, err);
+            if (st == R2B_ERR_INTERRUPTED)
+                st = R2B_OK; /* reported below as an interruption */
+            r2b_s3_client_free(lc);
+        }
+    }
     pthread_mutex_lock(&m->lock);
     m->closed = 1;
     pthread_cond_broadcast(&m->not_empty);
@@ -537,7 +654,9 @@ enum r2b_status r2b_migrate(const struct r2b_config *cfg, const struct r2b_migra
     for (int i = 0; i < started; i++)
         pthread_join(threads[i], NULL);
     progress(m, 1);
-    if (m->fatal.code != R2B_OK) {
+    if (st != R2B_OK) {
+        /* the source listing failed: what was queued is done, the error stands */
+    } else if (m->fatal.code != R2B_OK) {
         if (err)
             *err = m->fatal;
         st = m->fatal.code;
