@@ -155,6 +155,9 @@ struct r2b_migrate_stats {
 
 struct r2b_migrate_options {
     const char *from_dir;       /* a Mastodon public/system tree; keys are paths relative to it */
+    /* or another S3-compatible bucket (keys kept as they are); from_dir must then be NULL */
+    const char *from_bucket;
+    const struct r2b_s3_options *from_s3; /* the source's endpoint and credentials */
     const char *prefix;         /* only keys starting with this; NULL: all */
     int jobs;                   /* files in flight (worker threads, each with its own connection) */
     int dry_run;                /* walk and report, write nothing */
