@@ -193,6 +193,58 @@ static void listing(const char *url)
     r2b_manifest_close(m);
 }
 
+static int all_dead(void *ud, const char *owner)
+{
+    (void)ud;
+    return strcmp(owner, "hostA:1") == 0;
+}
+
+static void claims(const char *url)
+{
+    struct r2b_manifest *m = open_url(url);
+    struct r2b_manifest_record r, got;
+    struct r2b_error err;
+    uint64_t released = 0;
+    int c = -1;
+
+    make_record(&r, "claims/x.jpg", R2B_VIS_PUBLIC, 1);
+    /* A claims; B cannot while A's claim lives; A may claim again */
+    assert_int_equal(r2b_manifest_claim(m, &r, NULL, 0, "hostA:1", 60, &c, &err), R2B_OK);
+    assert_int_equal(c, 1);
+    assert_int_equal(r2b_manifest_claim(m, &r, NULL, 0, "hostB:2", 60, &c, &err), R2B_OK);
+    assert_int_equal(c, 0);
+    assert_int_equal(r2b_manifest_claim(m, &r, NULL, 0, "hostA:1", 60, &c, &err), R2B_OK);
+    assert_int_equal(c, 1);
+    /* A's process is gone: releasing its claims lets B in at once */
+    assert_int_equal(r2b_manifest_release_claims(m, "hostA:", all_dead, NULL, &released, &err),
+                     R2B_OK);
+    assert_true(released == 1);
+    assert_int_equal(r2b_manifest_claim(m, &r, NULL, 0, "hostB:2", 60, &c, &err), R2B_OK);
+    assert_int_equal(c, 1);
+    /* stored as wanted: nobody may claim it, not even B */
+    assert_int_equal(r2b_manifest_set_state(m, r.key, R2B_STATE_STORED, "e", r.size_bytes, &err),
+                     R2B_OK);
+    assert_int_equal(r2b_manifest_claim(m, &r, NULL, 0, "hostB:2", 60, &c, &err), R2B_OK);
+    assert_int_equal(c, 0);
+    assert_int_equal(r2b_manifest_get(m, r.key, &got, &err), R2B_OK);
+    assert_int_equal(got.state, R2B_STATE_STORED);
+    /* stored in another bucket than wanted (its visibility changed): claimable */
+    r2b_strlcpy(r.bucket, "private", sizeof(r.bucket));
+    r.visibility = R2B_VIS_PRIVATE;
+    assert_int_equal(r2b_manifest_claim(m, &r, NULL, 0, "hostB:2", 60, &c, &err), R2B_OK);
+    assert_int_equal(c, 1);
+    assert_int_equal(r2b_manifest_get(m, r.key, &got, &err), R2B_OK);
+    assert_int_equal(got.state, R2B_STATE_PENDING);
+    /* an expired claim is free: C takes it after B's 1 s claim ran out */
+    make_record(&r, "claims/y.jpg", R2B_VIS_PUBLIC, 1);
+    assert_int_equal(r2b_manifest_claim(m, &r, NULL, 0, "hostB:2", 1, &c, &err), R2B_OK);
+    assert_int_equal(c, 1);
+    sleep(2);
+    assert_int_equal(r2b_manifest_claim(m, &r, NULL, 0, "hostC:3", 60, &c, &err), R2B_OK);
+    assert_int_equal(c, 1);
+    r2b_manifest_close(m);
+}
+
 static void test_backends(void **state)
 {
     (void)state;
@@ -200,6 +252,7 @@ static void test_backends(void **state)
         fprintf(stderr, "# manifest backend: %.*s\n", 20, urls[i]);
         contract(urls[i]);
         listing(urls[i]);
+        claims(urls[i]);
     }
 }
 

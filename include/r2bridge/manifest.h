@@ -24,7 +24,7 @@
 
 #define R2B_MANIFEST_MAX_KEY_BYTES 1024
 #define R2B_MANIFEST_MAX_AUDIENCE 100000 /* accounts on one record's audience */
-#define R2B_MANIFEST_SCHEMA_VERSION 1
+#define R2B_MANIFEST_SCHEMA_VERSION 2
 
 /* Mastodon's visibilities. Stored as their names. */
 enum r2b_visibility {
@@ -80,6 +80,29 @@ const char *r2b_manifest_backend(const struct r2b_manifest *m);
 enum r2b_status r2b_manifest_put(struct r2b_manifest *m, const struct r2b_manifest_record *rec,
                                  const int64_t *audience, size_t n_audience,
                                  struct r2b_error *err);
+
+/*
+ * Claims a work item for `worker` (several migrate processes, on several
+ * hosts, share one job without overlap): atomically writes `rec` (as
+ * r2b_manifest_put does) only when the key has no record, or its record is
+ * not stored as `rec` wants (state, bucket, size), and no other worker holds
+ * a claim that has not expired. *claimed is 1 when this worker now holds
+ * the key until now + ttl_s (a crashed worker's claims expire and are taken
+ * over), 0 when another worker holds it or it is already stored.
+ */
+enum r2b_status r2b_manifest_claim(struct r2b_manifest *m, const struct r2b_manifest_record *rec,
+                                   const int64_t *audience, size_t n_audience, const char *worker,
+                                   long ttl_s, int *claimed, struct r2b_error *err);
+
+/*
+ * Releases the claims of owners whose name starts with `owner_prefix` and
+ * for whom dead(ud, owner) returns 1 (a migrate process on this host that
+ * no longer runs), so a restart takes their files at once. *released counts
+ * the owners released (may be NULL).
+ */
+enum r2b_status r2b_manifest_release_claims(struct r2b_manifest *m, const char *owner_prefix,
+                                            int (*dead)(void *ud, const char *owner), void *ud,
+                                            uint64_t *released, struct r2b_error *err);
 
 /* Reads the record with exactly this key (byte-for-byte, case-sensitive). R2B_ERR_NOT_FOUND if none. */
 enum r2b_status r2b_manifest_get(struct r2b_manifest *m, const char *key,

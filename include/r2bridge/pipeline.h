@@ -148,6 +148,7 @@ enum r2b_status r2b_pipeline_delete(struct r2b_pipeline *p, const char *const *k
 
 struct r2b_migrate_stats {
     uint64_t files_seen, files_moved, files_skipped, files_failed, files_verified;
+    uint64_t files_claimed_elsewhere; /* held by another migrate process (another host) */
     uint64_t bytes_seen, bytes_moved, bytes_skipped;
     int64_t elapsed_ms;
     int done; /* 1 in the final call */
@@ -164,6 +165,7 @@ struct r2b_migrate_options {
     int verify;                 /* HEAD every already-stored object: size and ETag must match */
     const char *visibility_map; /* CSV "key_prefix_or_key,visibility,account_id[,audience...]"; NULL: all public */
     int64_t default_owner_id;   /* owner recorded for unmapped files (0: unknown) */
+    long claim_ttl_s;           /* a file claimed by a crashed process is free after this (3600) */
     volatile sig_atomic_t *cancel; /* set by a signal handler: in-flight uploads abort, summary returned */
     /* called about every progress_ms from the walking thread, and once at the end */
     void (*progress)(void *ud, const struct r2b_migrate_stats *s);

@@ -35,6 +35,10 @@ static const char usage[] =
     "  --prefix P             only keys starting with P\n"
     "  --owner ID             owner recorded for unmapped files\n"
     "  --dry-run              count what would move; write nothing\n"
+    "  --claim-ttl S          several migrate processes (on several hosts sharing the\n"
+    "                         source and a PostgreSQL manifest) split the work: each\n"
+    "                         file is claimed in the manifest first; a crashed\n"
+    "                         process's claims are free again after S s (3600)\n"
     "  --verify               also HEAD every already-stored object: size and ETag\n"
     "                         must match the manifest (nothing is re-uploaded)\n\n"
     "Exit 0 everything made it, 1 some files failed (listed), 2 usage,\n"
@@ -101,13 +105,16 @@ int cmd_migrate(int argc, char **argv)
 {
     struct cli_common common = {0};
     struct cli_args args;
+    const char *claim_s = NULL;
     const char *from = NULL, *from_s3 = NULL, *jobs_s = NULL, *map = NULL, *prefix = NULL,
                *owner_s = NULL;
     int dry_run = 0, verify = 0, rc;
     const struct cli_opt opts[] = {
-        {"from-dir", &from, NULL},      {"from-s3", &from_s3, NULL}, {"jobs", &jobs_s, NULL},
-        {"visibility-map", &map, NULL}, {"prefix", &prefix, NULL},   {"owner", &owner_s, NULL},
-        {"dry-run", NULL, &dry_run},    {"verify", NULL, &verify},   {NULL, NULL, NULL},
+        {"from-dir", &from, NULL},   {"from-s3", &from_s3, NULL},
+        {"jobs", &jobs_s, NULL},     {"visibility-map", &map, NULL},
+        {"prefix", &prefix, NULL},   {"owner", &owner_s, NULL},
+        {"dry-run", NULL, &dry_run}, {"claim-ttl", &claim_s, NULL},
+        {"verify", NULL, &verify},   {NULL, NULL, NULL},
     };
     struct r2b_migrate_options mo;
     struct r2b_s3_options src;
@@ -134,6 +141,8 @@ int cmd_migrate(int argc, char **argv)
     if (jobs_s && cli_parse_long("migrate", "jobs", jobs_s, 1, 256, &jobs))
         return R2B_EXIT_USAGE;
     memset(&mo, 0, sizeof(mo));
+    if (claim_s && cli_parse_long("migrate", "claim-ttl", claim_s, 1, 7L * 86400, &mo.claim_ttl_s))
+        return R2B_EXIT_USAGE;
     if (owner_s && cli_parse_id("migrate", "owner", owner_s, &mo.default_owner_id))
         return R2B_EXIT_USAGE;
     if ((rc = cli_load_config(&common, &cfg)) != 0)
@@ -196,6 +205,8 @@ int cmd_migrate(int argc, char **argv)
         json_object_object_add(j, "files_skipped",
                                json_object_new_int64((int64_t)st.files_skipped));
         json_object_object_add(j, "files_failed", json_object_new_int64((int64_t)st.files_failed));
+        json_object_object_add(j, "files_claimed_elsewhere",
+                               json_object_new_int64((int64_t)st.files_claimed_elsewhere));
         json_object_object_add(j, "files_verified",
                                json_object_new_int64((int64_t)st.files_verified));
         json_object_object_add(j, "bytes_moved", json_object_new_int64((int64_t)st.bytes_moved));
@@ -207,13 +218,14 @@ int cmd_migrate(int argc, char **argv)
         json_object_object_add(j, "failures", json_object_get(u.failures));
         cli_print_json(j);
     } else {
-        printf("%s%s: %llu files seen, %llu %s (%.1f MiB), %llu already stored, %llu failed, "
-               "%.1f s, %.1f files/s, %.1f MiB/s\n",
+        printf("%s%s: %llu files seen, %llu %s (%.1f MiB), %llu already stored, %llu taken by "
+               "other workers, %llu failed, %.1f s, %.1f files/s, %.1f MiB/s\n",
                status != R2B_OK ? "interrupted" : "done", dry_run ? " (dry run)" : "",
                (unsigned long long)st.files_seen, (unsigned long long)st.files_moved,
                dry_run ? "would move" : "moved", (double)st.bytes_moved / 1048576.0,
-               (unsigned long long)st.files_skipped, (unsigned long long)st.files_failed,
-               (double)st.elapsed_ms / 1000, rate(st.files_moved, st.elapsed_ms),
+               (unsigned long long)st.files_skipped, (unsigned long long)st.files_claimed_elsewhere,
+               (unsigned long long)st.files_failed, (double)st.elapsed_ms / 1000,
+               rate(st.files_moved, st.elapsed_ms),
                rate(st.bytes_moved, st.elapsed_ms) / 1048576.0);
     }
     rc = status != R2B_OK ? R2B_EXIT_TEMPFAIL : st.files_failed ? R2B_EXIT_FAILURE : R2B_EXIT_OK;

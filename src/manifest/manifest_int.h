@@ -12,6 +12,15 @@ struct r2b_manifest_ops {
     enum r2b_status (*put)(struct r2b_manifest *m, const struct r2b_manifest_record *rec,
                            const int64_t *audience, size_t n_audience, int64_t now,
                            struct r2b_error *err);
+    enum r2b_status (*claim)(struct r2b_manifest *m, const struct r2b_manifest_record *rec,
+                             const int64_t *audience, size_t n_audience, const char *worker,
+                             int64_t now, int64_t expires, int *claimed, struct r2b_error *err);
+    /* the distinct live claim owners starting with prefix (cb per owner), then release one */
+    enum r2b_status (*claim_owners)(struct r2b_manifest *m, const char *prefix,
+                                    int (*cb)(void *ud, const char *owner), void *ud,
+                                    struct r2b_error *err);
+    enum r2b_status (*release_owner)(struct r2b_manifest *m, const char *owner,
+                                     struct r2b_error *err);
     enum r2b_status (*get)(struct r2b_manifest *m, const char *key,
                            struct r2b_manifest_record *out, struct r2b_error *err);
     enum r2b_status (*set_state)(struct r2b_manifest *m, const char *key, enum r2b_state state,
@@ -68,5 +77,32 @@ struct r2b_manifest *r2b_manifest__open_pg(const char *conninfo, struct r2b_erro
     " account_id BIGINT NOT NULL,"                                                             \
     " PRIMARY KEY (key, account_id));"                                                         \
     "CREATE INDEX IF NOT EXISTS r2b_objects_state ON r2b_objects (state, visibility);"
+
+/* Version 2: claims on work items (migrate on several hosts). */
+#define R2B_MANIFEST_SCHEMA_V2                                                                 \
+    "ALTER TABLE r2b_objects ADD COLUMN claim_owner TEXT NOT NULL DEFAULT '';"                 \
+    "ALTER TABLE r2b_objects ADD COLUMN claim_expires BIGINT NOT NULL DEFAULT 0;"
+
+/*
+ * The claim, SQL both backends accept ($n placeholders; SQLite reads them as
+ * ?n): the upsert of r2b_manifest_put plus the claim, applied only when the
+ * key is claimable. $12 is now, $14 the worker, $15 the expiry.
+ */
+#define R2B_MANIFEST_CLAIM_SQL                                                                 \
+    "INSERT INTO r2b_objects (key, bucket, style, visibility, owner_id, status_id,"            \
+    " content_type, size, sha256, etag, state, created_at, updated_at, source_path,"           \
+    " claim_owner, claim_expires)"                                                             \
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14, $15)"           \
+    " ON CONFLICT (key) DO UPDATE SET bucket = excluded.bucket, style = excluded.style,"       \
+    " visibility = excluded.visibility, owner_id = excluded.owner_id,"                         \
+    " status_id = excluded.status_id, content_type = excluded.content_type,"                   \
+    " size = excluded.size, sha256 = excluded.sha256, etag = excluded.etag,"                   \
+    " state = excluded.state, updated_at = excluded.updated_at,"                               \
+    " source_path = excluded.source_path, claim_owner = excluded.claim_owner,"                 \
+    " claim_expires = excluded.claim_expires"                                                  \
+    " WHERE (r2b_objects.state <> 'stored' OR r2b_objects.bucket <> excluded.bucket"           \
+    "        OR r2b_objects.size <> excluded.size)"                                            \
+    " AND (r2b_objects.claim_owner = '' OR r2b_objects.claim_owner = excluded.claim_owner"     \
+    "      OR r2b_objects.claim_expires < $12)"
 
 #endif

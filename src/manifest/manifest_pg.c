@@ -64,6 +64,7 @@ enum stmt_id {
     S_AUD_LIST,
     S_LIST,
     S_LIST_UPPER,
+    S_CLAIM,
     S__COUNT
 };
 
@@ -117,6 +118,8 @@ static const struct {
                       " AND ($3::text IS NULL OR visibility = $3)"
                       " AND ($4::text IS NULL OR state = $4) AND key COLLATE \"C\" < $5"
                       " ORDER BY key COLLATE \"C\" LIMIT " STR(LIST_PAGE_ROWS)},
+    /* a row comes back only when the claim was ours to take (the upsert locks the row) */
+    [S_CLAIM] = {"r2b_claim", 15, R2B_MANIFEST_CLAIM_SQL " RETURNING key"},
 };
 
 struct pg_impl {
@@ -558,6 +561,9 @@ struct put_arg {
     const struct r2b_manifest_record *rec;
     const char *aud; /* array literal, NULL when empty */
     int64_t now;
+    const char *worker; /* claim: the worker and the expiry; NULL for a plain put */
+    int64_t expires;
+    int claimed;
 };
 
 static enum r2b_status put_body(struct pg_impl *p, void *arg, int *lost, struct r2b_error *err)
@@ -565,7 +571,8 @@ static enum r2b_status put_body(struct pg_impl *p, void *arg, int *lost, struct 
     const struct put_arg *a = arg;
     const struct r2b_manifest_record *r = a->rec;
     struct num owner, status, size, now;
-    const char *vals[13] = {
+    struct num expires;
+    const char *vals[15] = {
         r->key,
         r->bucket,
         r->style,
@@ -579,13 +586,27 @@ static enum r2b_status put_body(struct pg_impl *p, void *arg, int *lost, struct 
         r2b_state_name(r->state),
         i64(&now, a->now),
         r->source_path,
+        a->worker,
+        a->worker ? i64(&expires, a->expires) : NULL,
     };
     const char *aud_vals[2] = {r->key, a->aud};
     enum r2b_status st;
 
-    /* the upsert locks the row first, so the audience below is ours alone */
-    if ((st = run(p, S_UPSERT, vals, "put", lost, NULL, err)) != R2B_OK ||
-        (st = run(p, S_AUD_CLEAR, aud_vals, "put", lost, NULL, err)) != R2B_OK || !a->aud)
+    if (a->worker) {
+        struct put_arg *w = arg;
+        PGresult *res = NULL;
+
+        if ((st = run(p, S_CLAIM, vals, "claim", lost, &res, err)) != R2B_OK)
+            return st;
+        w->claimed = PQntuples(res) > 0;
+        PQclear(res);
+        if (!w->claimed)
+            return R2B_OK; /* another worker's, or stored: nothing written */
+    } else if ((st = run(p, S_UPSERT, vals, "put", lost, NULL, err)) != R2B_OK) {
+        return st;
+    }
+    /* the upsert locked the row first, so the audience below is ours alone */
+    if ((st = run(p, S_AUD_CLEAR, aud_vals, "put", lost, NULL, err)) != R2B_OK || !a->aud)
         return st;
     return run(p, S_AUD_ADD, aud_vals, "put", lost, NULL, err);
 }
@@ -594,7 +615,7 @@ static enum r2b_status pg_put(struct r2b_manifest *m, const struct r2b_manifest_
                               const int64_t *aud, size_t n_aud, int64_t now, struct r2b_error *err)
 {
     struct r2b_buf b;
-    struct put_arg a = {rec, NULL, now};
+    struct put_arg a = {rec, NULL, now, NULL, 0, 0};
     enum r2b_status st = R2B_OK;
 
     r2b_buf_init(&b, 22 * n_aud + 3); /* "-9223372036854775808," per id, braces */
@@ -602,6 +623,24 @@ static enum r2b_status pg_put(struct r2b_manifest *m, const struct r2b_manifest_
         a.aud = r2b_buf_str(&b);
     if (st == R2B_OK)
         st = write_txn(m->impl, "put", put_body, &a, err);
+    r2b_buf_release(&b);
+    return st;
+}
+
+static enum r2b_status pg_claim(struct r2b_manifest *m, const struct r2b_manifest_record *rec,
+                                const int64_t *aud, size_t n_aud, const char *worker, int64_t now,
+                                int64_t expires, int *claimed, struct r2b_error *err)
+{
+    struct r2b_buf b;
+    struct put_arg a = {rec, NULL, now, worker, expires, 0};
+    enum r2b_status st = R2B_OK;
+
+    r2b_buf_init(&b, 22 * n_aud + 3);
+    if (n_aud > 0 && (st = id_array(aud, n_aud, &b, err)) == R2B_OK)
+        a.aud = r2b_buf_str(&b);
+    if (st == R2B_OK)
+        st = write_txn(m->impl, "claim", put_body, &a, err);
+    *claimed = st == R2B_OK && a.claimed;
     r2b_buf_release(&b);
     return st;
 }
@@ -867,9 +906,69 @@ static enum r2b_status pg_list(struct r2b_manifest *m, int visibility, int state
     return st;
 }
 
+static enum r2b_status pg_claim_owners(struct r2b_manifest *m, const char *prefix,
+                                       int (*cb)(void *ud, const char *owner), void *ud,
+                                       struct r2b_error *err)
+{
+    struct pg_impl *p = m->impl;
+    const char *vals[1] = {prefix};
+    enum r2b_status st;
+    PGresult *res;
+    int lost = 0;
+
+    if ((st = ensure_session(p, err)) != R2B_OK)
+        return st;
+    res = PQexecParams(p->conn,
+                       "SELECT DISTINCT claim_owner FROM r2b_objects WHERE claim_owner <> ''"
+                       " AND state <> 'stored' AND left(claim_owner, length($1)) = $1",
+                       1, NULL, vals, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        st = pg_fail(p, res, "claims", &lost, err);
+        PQclear(res);
+        return st;
+    }
+    for (int i = 0; i < PQntuples(res); i++)
+        if (cb(ud, PQgetvalue(res, i, 0)) != 0)
+            break;
+    PQclear(res);
+    return R2B_OK;
+}
+
+static enum r2b_status pg_release_owner(struct r2b_manifest *m, const char *owner,
+                                        struct r2b_error *err)
+{
+    struct pg_impl *p = m->impl;
+    const char *vals[1] = {owner};
+    enum r2b_status st;
+    PGresult *res;
+    int lost = 0;
+
+    if ((st = ensure_session(p, err)) != R2B_OK)
+        return st;
+    res = PQexecParams(p->conn,
+                       "UPDATE r2b_objects SET claim_owner = '', claim_expires = 0"
+                       " WHERE claim_owner = $1",
+                       1, NULL, vals, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK)
+        st = pg_fail(p, res, "release claims", &lost, err);
+    PQclear(res);
+    return st;
+}
+
 static const struct r2b_manifest_ops pg_ops = {
-    "postgresql",   pg_close,           pg_put,      pg_get,  pg_set_state, pg_set_visibility,
-    pg_in_audience, pg_audience_change, pg_audience, pg_list,
+    .name = "postgresql",
+    .close = pg_close,
+    .put = pg_put,
+    .claim = pg_claim,
+    .claim_owners = pg_claim_owners,
+    .release_owner = pg_release_owner,
+    .get = pg_get,
+    .set_state = pg_set_state,
+    .set_visibility = pg_set_visibility,
+    .in_audience = pg_in_audience,
+    .audience_change = pg_audience_change,
+    .audience = pg_audience,
+    .list = pg_list,
 };
 
 /* --- opening ------------------------------------------------------------------------------ */
@@ -953,7 +1052,14 @@ static enum r2b_status migrate(struct pg_impl *p, struct r2b_error *err)
                 version = 1;
             }
         }
-        /* later versions: if (st == R2B_OK && version < 2) { ...; version = 2; } */
+        if (st == R2B_OK && version < 2) {
+            st = exec_simple(p, R2B_MANIFEST_SCHEMA_V2, "migrate schema", &lost, err);
+            if (st == R2B_OK)
+                st = exec_simple(p, "INSERT INTO r2b_schema (version) VALUES (2)", "migrate schema",
+                                 &lost, err);
+            version = 2;
+        }
+        /* later versions: if (st == R2B_OK && version < 3) { ...; version = 3; } */
         if (st == R2B_OK)
             st = exec_simple(p, "COMMIT", "migrate", &lost, err);
         if (st != R2B_OK) {

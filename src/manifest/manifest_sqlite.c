@@ -31,6 +31,7 @@ enum stmt_id {
     S_IN_AUD,
     S_AUD_LIST,
     S_TOUCH,
+    S_CLAIM,
     S__COUNT
 };
 
@@ -62,6 +63,7 @@ static const char *const stmt_sql[S__COUNT] = {
     [S_IN_AUD] = "SELECT 1 FROM r2b_audience WHERE key = ?1 AND account_id = ?2",
     [S_AUD_LIST] = "SELECT account_id FROM r2b_audience WHERE key = ?1 ORDER BY account_id",
     [S_TOUCH] = "UPDATE r2b_objects SET updated_at = ?2 WHERE key = ?1",
+    [S_CLAIM] = NULL, /* R2B_MANIFEST_CLAIM_SQL with ?n for $n, made at open */
 };
 
 struct sqlite_impl {
@@ -74,8 +76,8 @@ static enum r2b_status db_fail(struct sqlite_impl *s, struct r2b_error *err, con
 {
     int code = sqlite3_errcode(s->db);
     enum r2b_status st = (code == SQLITE_BUSY || code == SQLITE_LOCKED) ? R2B_ERR_NETWORK
-                         : (code == SQLITE_NOMEM)                      ? R2B_ERR_NOMEM
-                                                                       : R2B_ERR_IO;
+                         : (code == SQLITE_NOMEM)                       ? R2B_ERR_NOMEM
+                                                                        : R2B_ERR_IO;
 
     r2b_error_set(err, st, "manifest '%s': %s: %s", s->path, what, sqlite3_errmsg(s->db));
     if (err && st == R2B_ERR_NETWORK)
@@ -138,17 +140,26 @@ static void sqlite_close(struct r2b_manifest *m)
     free(m);
 }
 
-static enum r2b_status sqlite_put(struct r2b_manifest *m, const struct r2b_manifest_record *r,
-                                  const int64_t *aud, size_t n_aud, int64_t now,
-                                  struct r2b_error *err)
+/*
+ * put and claim: the upsert (S_UPSERT, or S_CLAIM with worker and expiry),
+ * then the audience, in one transaction. *changed (may be NULL) says whether
+ * the row was written: a claim that is not ours writes nothing.
+ */
+static enum r2b_status write_record(struct sqlite_impl *s, const struct r2b_manifest_record *r,
+                                    const int64_t *aud, size_t n_aud, int64_t now,
+                                    const char *worker, int64_t expires, int *changed,
+                                    struct r2b_error *err)
 {
-    struct sqlite_impl *s = m->impl;
     sqlite3_stmt *p;
     enum r2b_status st;
 
     if ((st = begin(s, err)) != R2B_OK)
         return st;
-    p = stmt(s, S_UPSERT);
+    p = stmt(s, worker ? S_CLAIM : S_UPSERT);
+    if (worker) {
+        sqlite3_bind_text(p, 14, worker, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(p, 15, expires);
+    }
     bind_key(p, r->key);
     sqlite3_bind_text(p, 2, r->bucket, -1, SQLITE_STATIC);
     sqlite3_bind_text(p, 3, r->style, -1, SQLITE_STATIC);
@@ -165,6 +176,12 @@ static enum r2b_status sqlite_put(struct r2b_manifest *m, const struct r2b_manif
     sqlite3_bind_text(p, 13, r->source_path, -1, SQLITE_STATIC);
     if (step_done(p) != SQLITE_OK)
         goto fail;
+    if (changed)
+        *changed = sqlite3_changes(s->db) > 0;
+    if (changed && !*changed) { /* claimed by another worker, or already stored */
+        rollback(s);
+        return R2B_OK;
+    }
     p = stmt(s, S_AUD_CLEAR);
     bind_key(p, r->key);
     if (step_done(p) != SQLITE_OK)
@@ -178,9 +195,24 @@ static enum r2b_status sqlite_put(struct r2b_manifest *m, const struct r2b_manif
     }
     return commit(s, err);
 fail:
-    db_fail(s, err, "put");
+    db_fail(s, err, worker ? "claim" : "put");
     rollback(s);
     return err ? err->code : R2B_ERR_IO;
+}
+
+static enum r2b_status sqlite_put(struct r2b_manifest *m, const struct r2b_manifest_record *r,
+                                  const int64_t *aud, size_t n_aud, int64_t now,
+                                  struct r2b_error *err)
+{
+    return write_record(m->impl, r, aud, n_aud, now, NULL, 0, NULL, err);
+}
+
+static enum r2b_status sqlite_claim(struct r2b_manifest *m, const struct r2b_manifest_record *r,
+                                    const int64_t *aud, size_t n_aud, const char *worker,
+                                    int64_t now, int64_t expires, int *claimed,
+                                    struct r2b_error *err)
+{
+    return write_record(m->impl, r, aud, n_aud, now, worker, expires, claimed, err);
 }
 
 static void copy_col(sqlite3_stmt *p, int col, char *out, size_t size)
@@ -247,8 +279,8 @@ static enum r2b_status update_one(struct sqlite_impl *s, sqlite3_stmt *p, const 
 }
 
 static enum r2b_status sqlite_set_state(struct r2b_manifest *m, const char *key,
-                                        enum r2b_state state, const char *etag,
-                                        uint64_t size_bytes, int64_t now, struct r2b_error *err)
+                                        enum r2b_state state, const char *etag, uint64_t size_bytes,
+                                        int64_t now, struct r2b_error *err)
 {
     struct sqlite_impl *s = m->impl;
     int stored = state == R2B_STATE_STORED && etag != NULL;
@@ -408,10 +440,63 @@ static enum r2b_status sqlite_list(struct r2b_manifest *m, int visibility, int s
     return st;
 }
 
+static enum r2b_status sqlite_claim_owners(struct r2b_manifest *m, const char *prefix,
+                                           int (*cb)(void *ud, const char *owner), void *ud,
+                                           struct r2b_error *err)
+{
+    struct sqlite_impl *s = m->impl;
+    sqlite3_stmt *p = NULL;
+    enum r2b_status st = R2B_OK;
+    int rc;
+
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT DISTINCT claim_owner FROM r2b_objects WHERE claim_owner <> ''"
+                           " AND state <> 'stored'"
+                           " AND substr(claim_owner, 1, length(?1)) = ?1",
+                           -1, &p, NULL) != SQLITE_OK)
+        return db_fail(s, err, "claims");
+    sqlite3_bind_text(p, 1, prefix, -1, SQLITE_STATIC);
+    while ((rc = sqlite3_step(p)) == SQLITE_ROW)
+        if (cb(ud, (const char *)sqlite3_column_text(p, 0)) != 0)
+            break;
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        st = db_fail(s, err, "claims");
+    sqlite3_finalize(p);
+    return st;
+}
+
+static enum r2b_status sqlite_release_owner(struct r2b_manifest *m, const char *owner,
+                                            struct r2b_error *err)
+{
+    struct sqlite_impl *s = m->impl;
+    sqlite3_stmt *p = NULL;
+    int rc;
+
+    if (sqlite3_prepare_v2(s->db,
+                           "UPDATE r2b_objects SET claim_owner = '', claim_expires = 0"
+                           " WHERE claim_owner = ?1",
+                           -1, &p, NULL) != SQLITE_OK)
+        return db_fail(s, err, "release claims");
+    sqlite3_bind_text(p, 1, owner, -1, SQLITE_STATIC);
+    rc = sqlite3_step(p);
+    sqlite3_finalize(p);
+    return rc == SQLITE_DONE ? R2B_OK : db_fail(s, err, "release claims");
+}
+
 static const struct r2b_manifest_ops sqlite_ops = {
-    "sqlite",         sqlite_close,        sqlite_put,         sqlite_get,
-    sqlite_set_state, sqlite_set_visibility, sqlite_in_audience, sqlite_audience_change,
-    sqlite_audience,  sqlite_list,
+    .name = "sqlite",
+    .close = sqlite_close,
+    .put = sqlite_put,
+    .claim = sqlite_claim,
+    .claim_owners = sqlite_claim_owners,
+    .release_owner = sqlite_release_owner,
+    .get = sqlite_get,
+    .set_state = sqlite_set_state,
+    .set_visibility = sqlite_set_visibility,
+    .in_audience = sqlite_in_audience,
+    .audience_change = sqlite_audience_change,
+    .audience = sqlite_audience,
+    .list = sqlite_list,
 };
 
 /* Applies the schema up to R2B_MANIFEST_SCHEMA_VERSION (user_version tracks it). */
@@ -433,10 +518,17 @@ static enum r2b_status migrate(struct sqlite_impl *s, struct r2b_error *err)
                              "manifest '%s' has schema version %d, newer than this r2bridge (%d)",
                              s->path, version, R2B_MANIFEST_SCHEMA_VERSION);
     }
-    if (version < 1 &&
-        (sqlite3_exec(s->db, R2B_MANIFEST_SCHEMA_V1 "PRAGMA user_version = 1;", NULL, NULL,
-                      &msg) != SQLITE_OK)) {
+    if (version < 1 && (sqlite3_exec(s->db, R2B_MANIFEST_SCHEMA_V1 "PRAGMA user_version = 1;", NULL,
+                                     NULL, &msg) != SQLITE_OK)) {
         r2b_error_set(err, R2B_ERR_IO, "manifest '%s': cannot create schema: %s", s->path,
+                      msg ? msg : "?");
+        sqlite3_free(msg);
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        return R2B_ERR_IO;
+    }
+    if (version < 2 && (sqlite3_exec(s->db, R2B_MANIFEST_SCHEMA_V2 "PRAGMA user_version = 2;", NULL,
+                                     NULL, &msg) != SQLITE_OK)) {
+        r2b_error_set(err, R2B_ERR_IO, "manifest '%s': cannot migrate schema: %s", s->path,
                       msg ? msg : "?");
         sqlite3_free(msg);
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
@@ -472,8 +564,9 @@ struct r2b_manifest *r2b_manifest__open_sqlite(const char *path, struct r2b_erro
     sqlite3_extended_result_codes(s->db, 0);
     /* WAL: readers never block the writer; NORMAL sync is durable across
      * process crashes (the WAL is fsynced at checkpoints). */
-    if (sqlite3_exec(s->db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
-                            " PRAGMA foreign_keys = ON;",
+    if (sqlite3_exec(s->db,
+                     "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
+                     " PRAGMA foreign_keys = ON;",
                      NULL, NULL, NULL) != SQLITE_OK) {
         db_fail(s, err, "open");
         goto fail;
@@ -481,8 +574,18 @@ struct r2b_manifest *r2b_manifest__open_sqlite(const char *path, struct r2b_erro
     if (migrate(s, err) != R2B_OK)
         goto fail;
     for (int i = 0; i < S__COUNT; i++) {
-        if (sqlite3_prepare_v3(s->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i],
-                               NULL) != SQLITE_OK) {
+        char claim[sizeof(R2B_MANIFEST_CLAIM_SQL)];
+        const char *sql = stmt_sql[i];
+
+        if (i == S_CLAIM) { /* $n -> ?n: SQLite numbers parameters the same way */
+            r2b_strlcpy(claim, R2B_MANIFEST_CLAIM_SQL, sizeof(claim));
+            for (char *c = claim; *c; c++)
+                if (*c == '$')
+                    *c = '?';
+            sql = claim;
+        }
+        if (sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL) !=
+            SQLITE_OK) {
             db_fail(s, err, "prepare");
             goto fail;
         }

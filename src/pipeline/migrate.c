@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,6 +48,7 @@ struct migrator {
     size_t n_map;
     size_t root_len;
     struct r2b_error fatal; /* a worker's setup failure */
+    char worker_id[300];    /* "<host>:<pid>": this process's claims in the manifest */
 };
 
 static void report(struct migrator *m, const char *key, const char *fmt, ...) R2B_PRINTF(3, 4);
@@ -307,10 +309,22 @@ static void migrate_one(struct migrator *m, struct r2b_manifest *man, struct r2b
     rec.size_bytes = (uint64_t)sb.st_size;
     rec.state = R2B_STATE_PENDING;
     r2b_strlcpy(rec.source_path, source ? source : path, sizeof(rec.source_path));
-    if (r2b_manifest_put(man, &rec, me ? me->audience : NULL, me ? me->n_audience : 0, &err) !=
-        R2B_OK) {
-        report(m, key, "manifest: %s", err.message);
-        return;
+    {
+        /* claim it: several processes (hosts) may walk the same tree at once */
+        int claimed = 0;
+
+        if (r2b_manifest_claim(man, &rec, me ? me->audience : NULL, me ? me->n_audience : 0,
+                               m->worker_id, m->o->claim_ttl_s > 0 ? m->o->claim_ttl_s : 3600,
+                               &claimed, &err) != R2B_OK) {
+            report(m, key, "manifest: %s", err.message);
+            return;
+        }
+        if (!claimed) {
+            pthread_mutex_lock(&m->lock);
+            m->st.files_claimed_elsewhere++;
+            pthread_mutex_unlock(&m->lock);
+            return;
+        }
     }
     po.content_type = rec.content_type;
     po.cache_control = restricted ? R2B_CACHE_CONTROL_PRIVATE : R2B_CACHE_CONTROL_PUBLIC;
@@ -435,6 +449,18 @@ static void migrate_from_s3(struct migrator *m, struct r2b_manifest *man, struct
     }
     close(fd);
     unlink(tmp);
+}
+
+/* A claim of this host whose process is gone: "<host>:<pid>" with no such pid. */
+static int local_owner_dead(void *ud, const char *owner)
+{
+    const char *colon = strrchr(owner, ':');
+    uint64_t pid;
+
+    (void)ud;
+    if (colon == NULL || r2b_parse_u64(colon + 1, INT32_MAX, &pid) != 0 || pid == 0)
+        return 0;
+    return kill((pid_t)pid, 0) != 0 && errno == ESRCH;
 }
 
 static void *worker(void *arg)
@@ -578,6 +604,13 @@ enum r2b_status r2b_migrate(const struct r2b_config *cfg, const struct r2b_migra
         return r2b_error_set(err, R2B_ERR_NOMEM, "out of memory");
     m->cfg = cfg;
     m->o = o;
+    {
+        char host[256] = "";
+
+        gethostname(host, sizeof(host) - 1);
+        snprintf(m->worker_id, sizeof(m->worker_id), "%s:%ld", host[0] ? host : "host",
+                 (long)getpid());
+    }
     pthread_mutex_init(&m->lock, NULL);
     pthread_cond_init(&m->not_empty, NULL);
     pthread_cond_init(&m->not_full, NULL);
@@ -606,6 +639,28 @@ enum r2b_status r2b_migrate(const struct r2b_config *cfg, const struct r2b_migra
     if (threads == NULL) {
         st = r2b_error_set(err, R2B_ERR_NOMEM, "out of memory");
         goto done;
+    }
+    if (!o->dry_run) {
+        /* a restart takes over at once what a killed migrate of this host held */
+        struct r2b_pipeline *p = r2b_pipeline_new(cfg, err);
+        struct r2b_manifest *man = NULL;
+        char host_prefix[300];
+        uint64_t released = 0;
+
+        snprintf(host_prefix, sizeof(host_prefix),
+                 "%.*s:", (int)(strrchr(m->worker_id, ':') - m->worker_id), m->worker_id);
+        if (p == NULL || (st = r2b_pipeline_manifest(p, &man, err)) != R2B_OK ||
+            (st = r2b_manifest_release_claims(man, host_prefix, local_owner_dead, NULL, &released,
+                                              err)) != R2B_OK) {
+            if (st == R2B_OK)
+                st = err ? err->code : R2B_ERR_CONFIG;
+            r2b_pipeline_free(p);
+            goto done;
+        }
+        if (released)
+            r2b_log(R2B_LOG_INFO, "took over the claims of %llu stopped migrate process(es)",
+                    (unsigned long long)released);
+        r2b_pipeline_free(p);
     }
     m->start_ms = r2b_time_mono_ms();
     next_report = m->start_ms + o->progress_ms;
