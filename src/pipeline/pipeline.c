@@ -239,7 +239,7 @@ enum r2b_status r2b_pipeline_upload(struct r2b_pipeline *p, const struct r2b_upl
                                     struct r2b_upload_result *res, struct r2b_error *err)
 {
     struct r2b_media_options mo = p->mo;
-    struct r2b_manifest *m;
+    struct r2b_manifest *m = NULL;
     const char *bucket;
     int64_t *aud = NULL;
     enum r2b_status st;
@@ -336,7 +336,7 @@ enum r2b_status r2b_pipeline_sign(struct r2b_pipeline *p, const char *key,
 {
     struct r2b_manifest_record rec;
     struct r2b_privacy_viewer v = *viewer;
-    struct r2b_manifest *m;
+    struct r2b_manifest *m = NULL;
     enum r2b_status st;
     int found;
 
@@ -386,7 +386,7 @@ enum r2b_status r2b_pipeline_set_visibility(struct r2b_pipeline *p, const char *
                                             enum r2b_visibility vis, struct r2b_error *err)
 {
     struct r2b_manifest_record rec;
-    struct r2b_manifest *m;
+    struct r2b_manifest *m = NULL;
     struct r2b_s3_object head;
     const char *target, *other;
     enum r2b_status st;
@@ -450,7 +450,7 @@ enum r2b_status r2b_pipeline_delete(struct r2b_pipeline *p, const char *const *k
 {
     const char **pub = NULL, **priv = NULL;
     size_t npub = 0, npriv = 0;
-    struct r2b_manifest *m;
+    struct r2b_manifest *m = NULL;
     enum r2b_status st;
 
     *n_deleted = 0;
