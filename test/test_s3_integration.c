@@ -141,7 +141,7 @@ static void md5_of_fd(int fd, uint64_t off, uint64_t len, char hex[33])
 static void test_put_head_get(void **state)
 {
     struct r2b_s3_client *c = new_client(NULL, 1);
-    struct r2b_s3_put_options po = {"image/jpeg", "public, max-age=315576000, immutable", 0};
+    struct r2b_s3_put_options po = {"image/jpeg", "public, max-age=315576000, immutable", 0, NULL, NULL, NULL};
     struct r2b_s3_object put, head;
     struct r2b_error err;
     char key[256], path[512], md5[33];
@@ -202,7 +202,7 @@ static void test_put_from_callback(void **state)
     /* the same source, forced through multipart with 5 MiB parts: one short part */
     key_of(key, sizeof(key), "from-callback-mp.bin");
     {
-        struct r2b_s3_put_options po = {NULL, NULL, 1};
+        struct r2b_s3_put_options po = {NULL, NULL, 1, NULL, NULL, NULL};
 
         if (r2b_s3_put(c, E.bucket, key, &src, &po, &put, &err) != R2B_OK)
             fail_msg("put multipart: %s", err.message);
@@ -224,7 +224,7 @@ static void test_multipart_parallel(void **state)
 {
     struct r2b_s3_client *c = new_client(NULL, 3);
     uint64_t size = 17ULL * 1024 * 1024 + 333, part = 5ULL * 1024 * 1024;
-    struct r2b_s3_put_options po = {"video/mp4", NULL, 0};
+    struct r2b_s3_put_options po = {"video/mp4", NULL, 0, NULL, NULL, NULL};
     struct r2b_s3_object put, head;
     struct r2b_s3_stats st1, st2;
     struct r2b_error err;
@@ -396,7 +396,7 @@ static void test_copy_delete(void **state)
     key_of(src, sizeof(src), "copy-src.png");
     key_of(dst, sizeof(dst), "copy dst/\xc3\xbc.png");
     assert_int_equal(r2b_s3_put_file(c, E.bucket, src, path,
-                                     &(struct r2b_s3_put_options){"image/png", NULL, 0}, &put, &err),
+                                     &(struct r2b_s3_put_options){"image/png", NULL, 0, NULL, NULL, NULL}, &put, &err),
                      R2B_OK);
     if (r2b_s3_copy(c, E.bucket, src, E.bucket, dst, NULL, &copy, &err) != R2B_OK)
         fail_msg("copy: %s", err.message);

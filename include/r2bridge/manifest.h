@@ -109,9 +109,12 @@ enum r2b_status r2b_manifest_get(struct r2b_manifest *m, const char *key,
                                  struct r2b_manifest_record *out, struct r2b_error *err);
 
 /*
- * Moves a record to `state`; for R2B_STATE_STORED also records the ETag and
- * size the server confirmed (etag may be NULL otherwise). R2B_ERR_NOT_FOUND
- * if there is no such record.
+ * Moves a record to `state` and ends any claim on it; for R2B_STATE_STORED
+ * also records the ETag and size the server confirmed (etag may be NULL
+ * otherwise). A record becomes stored only from pending: R2B_ERR_NOT_FOUND
+ * when there is no such record, or (for stored) no pending one — e.g. it was
+ * deleted during the upload, and the uploader must remove what it wrote.
+ * A deleted record is never claimable.
  */
 enum r2b_status r2b_manifest_set_state(struct r2b_manifest *m, const char *key,
                                        enum r2b_state state, const char *etag,

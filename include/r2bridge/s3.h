@@ -111,6 +111,16 @@ struct r2b_s3_put_options {
     const char *content_type;  /* NULL: application/octet-stream */
     const char *cache_control; /* NULL: none */
     int force_multipart;       /* 1: multipart even below the threshold (tests, resumability) */
+    /*
+     * Resumable multipart: when resume_upload_id is set, that upload is
+     * continued (its stored parts listed, only missing or different parts
+     * sent); if it no longer exists a new one starts. on_upload_id (may be
+     * NULL) is told a new upload's id before any part is sent, so a caller
+     * can record it and resume after a crash.
+     */
+    const char *resume_upload_id;
+    void (*on_upload_id)(void *ud, const char *upload_id);
+    void *ud;
 };
 
 /*
@@ -122,6 +132,16 @@ struct r2b_s3_put_options {
 enum r2b_status r2b_s3_put(struct r2b_s3_client *c, const char *bucket, const char *key,
                            const struct r2b_s3_source *src, const struct r2b_s3_put_options *opts,
                            struct r2b_s3_object *out, struct r2b_error *err);
+
+/*
+ * The ETag the server gives `src` when this client uploads it with `opts`:
+ * hex MD5 for a single PUT, MD5 of the part MD5s and "-N" for multipart
+ * (the same threshold and part plan as r2b_s3_put). Reads the source once.
+ * Lets a restarted upload recognise an object that already made it.
+ */
+enum r2b_status r2b_s3_expected_etag(struct r2b_s3_client *c, const struct r2b_s3_source *src,
+                                     const struct r2b_s3_put_options *opts, char etag[80],
+                                     struct r2b_error *err);
 
 /* r2b_s3_put() of a whole regular file. */
 enum r2b_status r2b_s3_put_file(struct r2b_s3_client *c, const char *bucket, const char *key,

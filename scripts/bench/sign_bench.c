@@ -214,8 +214,8 @@ static void gen_record(uint64_t i, struct gen *g)
     r->size_bytes = small ? 20000 + rnd(i, 8) % 60000 : 50000 + rnd(i, 8) % 4000000;
     for (unsigned k = 0; k < 4; k++)
         hex64(mix64(SEED ^ (i * 8 + k) ^ 0xabcdef), h[k]);
-    snprintf(r->sha256, sizeof(r->sha256), "%s%s%s%s", h[0], h[1], h[2], h[3]);
-    snprintf(r->etag, sizeof(r->etag), "\"%s%s\"", h[2], h[0]);
+    snprintf(r->sha256, sizeof(r->sha256), "%.16s%.16s%.16s%.16s", h[0], h[1], h[2], h[3]);
+    snprintf(r->etag, sizeof(r->etag), "\"%.16s%.16s\"", h[2], h[0]);
     r->state = s < 5 ? R2B_STATE_PENDING : s < 10 ? R2B_STATE_DELETED : R2B_STATE_STORED;
     r->created_at = (T0_MS + (int64_t)a * 37) / 1000;
     r->updated_at = r->created_at + (int64_t)(rnd(a, 9) % 60);

@@ -58,9 +58,35 @@ struct ui {
     uint64_t n_failures;
 };
 
-static void on_failure(void *ud, const char *key, const char *reason)
+/* A name as it may be printed: valid UTF-8 without control characters stays
+ * as it is; anything else becomes \xNN (git's quoting is the model). */
+static const char *printable_name(const char *key, char *out, size_t size)
+{
+    size_t o = 0, n = strlen(key);
+    int clean = r2b_utf8_valid(key, n);
+
+    for (size_t i = 0; clean && i < n; i++)
+        if ((unsigned char)key[i] < 0x20 || key[i] == 0x7f)
+            clean = 0;
+    if (clean)
+        return key;
+    for (size_t i = 0; i < n && o + 5 < size; i++) {
+        unsigned char c = (unsigned char)key[i];
+
+        if (c < 0x20 || c >= 0x7f || c == '\\')
+            o += (size_t)snprintf(out + o, size - o, "\\x%02x", c);
+        else
+            out[o++] = (char)c;
+    }
+    out[o] = '\0';
+    return out;
+}
+
+static void on_failure(void *ud, const char *raw_key, const char *reason)
 {
     struct ui *u = ud;
+    char quoted[4 * R2B_S3_MAX_KEY_BYTES + 8];
+    const char *key = printable_name(raw_key, quoted, sizeof(quoted));
 
     u->n_failures++;
     if (u->json && u->n_failures <= 10000) {

@@ -102,7 +102,8 @@ struct r2b_manifest *r2b_manifest__open_pg(const char *conninfo, struct r2b_erro
     " claim_expires = excluded.claim_expires"                                                  \
     " WHERE (r2b_objects.state <> 'stored' OR r2b_objects.bucket <> excluded.bucket"           \
     "        OR r2b_objects.size <> excluded.size)"                                            \
+    " AND r2b_objects.state <> 'deleted'"                                                      \
     " AND (r2b_objects.claim_owner = '' OR r2b_objects.claim_owner = excluded.claim_owner"     \
-    "      OR r2b_objects.claim_expires < $12)"
+    "      OR r2b_objects.claim_expires < $12 OR r2b_objects.state = 'stored')"
 
 #endif

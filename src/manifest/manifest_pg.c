@@ -92,11 +92,14 @@ static const struct {
     [S_GET] = {"r2b_get", 1, "SELECT " COLS " FROM r2b_objects WHERE key = $1"},
     /* locks the row: writers of one key take turns */
     [S_TOUCH] = {"r2b_touch", 2, "UPDATE r2b_objects SET updated_at = $2 WHERE key = $1"},
+    /* a state change ends any claim; "stored" only from "pending" */
     [S_SET_STATE] = {"r2b_set_state", 3,
-                     "UPDATE r2b_objects SET state = $2, updated_at = $3 WHERE key = $1"},
+                     "UPDATE r2b_objects SET state = $2, updated_at = $3, claim_owner = '',"
+                     " claim_expires = 0 WHERE key = $1"},
     [S_SET_STATE_STORED] = {"r2b_set_stored", 5,
                             "UPDATE r2b_objects SET state = $2, updated_at = $3, etag = $4,"
-                            " size = $5 WHERE key = $1"},
+                            " size = $5, claim_owner = '', claim_expires = 0"
+                            " WHERE key = $1 AND state = 'pending'"},
     [S_SET_VIS] = {"r2b_set_vis", 4,
                    "UPDATE r2b_objects SET visibility = $2, bucket = $3, updated_at = $4"
                    " WHERE key = $1"},

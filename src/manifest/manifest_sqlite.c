@@ -55,9 +55,13 @@ static const char *const stmt_sql[S__COUNT] = {
               " sha256, etag, state, created_at, updated_at, source_path"
               " FROM r2b_objects WHERE key = ?1",
     [S_EXISTS] = "SELECT 1 FROM r2b_objects WHERE key = ?1",
-    [S_SET_STATE] = "UPDATE r2b_objects SET state = ?2, updated_at = ?3 WHERE key = ?1",
+    /* a state change ends any claim; "stored" only from "pending": a record
+     * deleted meanwhile stays deleted (the uploader then removes its object) */
+    [S_SET_STATE] = "UPDATE r2b_objects SET state = ?2, updated_at = ?3, claim_owner = '',"
+                    " claim_expires = 0 WHERE key = ?1",
     [S_SET_STATE_STORED] = "UPDATE r2b_objects SET state = ?2, updated_at = ?3, etag = ?4,"
-                           " size = ?5 WHERE key = ?1",
+                           " size = ?5, claim_owner = '', claim_expires = 0"
+                           " WHERE key = ?1 AND state = 'pending'",
     [S_SET_VIS] = "UPDATE r2b_objects SET visibility = ?2, bucket = ?3, updated_at = ?4"
                   " WHERE key = ?1",
     [S_IN_AUD] = "SELECT 1 FROM r2b_audience WHERE key = ?1 AND account_id = ?2",

@@ -418,16 +418,17 @@ static enum r2b_status save_style(VipsImage *img, struct r2b_media_style *s, int
         if (rc != 0)
             return err ? err->code : R2B_ERR_IO;
     }
+    /* read the size before dropping `flat`: img may be it */
+    s->width = vips_image_get_width(img);
+    s->height = vips_image_get_height(img);
     if (flat)
         g_object_unref(flat);
     if (rc != 0) {
         vips_fail(err, R2B_ERR_IO, "cannot write style");
         return R2B_ERR_IO;
     }
-    if (vips_image_get_width(img) <= 0)
+    if (s->width <= 0)
         return r2b_error_set(err, R2B_ERR_IO, "empty style image");
-    s->width = vips_image_get_width(img);
-    s->height = vips_image_get_height(img);
     return digest_file(s->path, s, err);
 }
 

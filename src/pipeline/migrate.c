@@ -110,7 +110,9 @@ static enum r2b_status load_map(struct migrator *m, const char *path, struct r2b
             line[--len] = '\0';
         if (len == 0 || line[0] == '#')
             continue;
-        for (tok = strtok_r(p, ",", &save); tok && nf < 4; tok = strtok_r(NULL, ",", &save))
+        /* three fields, then the rest of the line (no delimiter) as the fourth: the audience */
+        for (tok = strtok_r(p, ",", &save); tok && nf < 4;
+             tok = strtok_r(NULL, nf < 3 ? "," : "", &save))
             fields[nf++] = tok;
         memset(&e, 0, sizeof(e));
         if (nf < 3 || r2b_visibility_parse(fields[1], &e.vis) != 0 ||
@@ -216,57 +218,111 @@ static void count(struct migrator *m, uint64_t *files, uint64_t *bytes, uint64_t
     pthread_mutex_unlock(&m->lock);
 }
 
+/* Records a new multipart upload's id in the pending record ("mpu:<id>" in
+ * its etag), so a run killed mid-upload is resumed, not restarted. */
+struct upload_note {
+    struct r2b_manifest *man;
+    struct r2b_manifest_record *rec;
+    const int64_t *aud;
+    size_t n_aud;
+};
+
+static void note_upload_id(void *ud, const char *upload_id)
+{
+    struct upload_note *n = ud;
+
+    if (strlen(upload_id) + 4 >= sizeof(n->rec->etag))
+        return; /* too long to record: a restart starts this file afresh */
+    snprintf(n->rec->etag, sizeof(n->rec->etag), "mpu:%s", upload_id);
+    r2b_manifest_put(n->man, n->rec, n->aud, n->n_aud, NULL);
+}
+
+static int is_restricted(enum r2b_visibility v)
+{
+    return v == R2B_VIS_PRIVATE || v == R2B_VIS_DIRECT;
+}
+
 static void migrate_one(struct migrator *m, struct r2b_manifest *man, struct r2b_s3_client *s3,
                         const char *path, const char *key, const char *ctype, const char *source)
 {
     const struct map_entry *me = lookup_map(m, key);
     enum r2b_visibility vis = me ? me->vis : R2B_VIS_PUBLIC;
-    int restricted = vis == R2B_VIS_PRIVATE || vis == R2B_VIS_DIRECT;
-    const char *bucket = restricted ? m->cfg->private_bucket : m->cfg->bucket;
-    struct r2b_manifest_record rec;
+    int64_t owner = me ? me->owner : m->o->default_owner_id;
+    const int64_t *aud = me ? me->audience : NULL;
+    size_t n_aud = me ? me->n_audience : 0;
+    int64_t *kept_aud = NULL;
+    struct r2b_manifest_record rec, old;
     struct r2b_s3_put_options po;
+    struct upload_note note;
+    struct r2b_s3_source src;
     struct r2b_s3_object obj;
     struct r2b_error err;
-    const char *why;
-    char old_bucket[64];
+    enum r2b_status gst;
+    const char *why, *bucket;
+    char old_bucket[64] = "";
     struct stat sb;
+    int fd = -1, have;
 
-    rec.key[0] = '\0';
     if ((why = unsafe_name(key)) != NULL) {
         report(m, key, "%s: not uploaded", why);
         return;
     }
-    if (lstat(path, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        report(m, key, "cannot read: %s", errno ? strerror(errno) : "not a regular file");
+    r2b_error_clear(&err);
+    gst = r2b_manifest_get(man, key, &old, &err);
+    if (gst != R2B_OK && gst != R2B_ERR_NOT_FOUND) {
+        report(m, key, "manifest: %s", err.message);
         return;
     }
-    if (access(path, R_OK) != 0) {
-        report(m, key, "cannot read: %s", strerror(errno));
+    have = gst == R2B_OK;
+    if (have && old.state == R2B_STATE_DELETED) { /* deleted media stays deleted */
+        count(m, &m->st.files_skipped, &m->st.bytes_skipped, 0);
         return;
+    }
+    if (have && is_restricted(old.visibility)) {
+        /* never widen: private stays private unless `r2bridge visibility` says otherwise */
+        if (me && !is_restricted(me->vis)) {
+            report(m, key,
+                   "the visibility map says %s but the manifest says %s: not widened "
+                   "(use 'r2bridge visibility')",
+                   r2b_visibility_name(me->vis), r2b_visibility_name(old.visibility));
+            return;
+        }
+        if (!me) {
+            vis = old.visibility;
+            owner = old.owner_id;
+        }
+        if (n_aud == 0 && r2b_manifest_audience(man, key, &kept_aud, &n_aud, &err) == R2B_OK)
+            aud = kept_aud; /* keep the audience the manifest has */
+    }
+    bucket = is_restricted(vis) ? m->cfg->private_bucket : m->cfg->bucket;
+    if (bucket == NULL || *bucket == '\0') {
+        report(m, key, "%s media needs %s", r2b_visibility_name(vis),
+               is_restricted(vis) ? "R2B_PRIVATE_BUCKET" : "S3_BUCKET");
+        goto done;
+    }
+    /* the file itself, never through a symlink swapped in after the walk */
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0 || fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        report(m, key, "cannot read: %s", fd < 0 ? strerror(errno) : "not a regular file");
+        goto done;
     }
     if (sb.st_size == 0) {
         report(m, key, "empty file: not uploaded");
-        return;
+        goto done;
     }
-    if (bucket == NULL || *bucket == '\0') {
-        report(m, key, "%s media needs %s", r2b_visibility_name(vis),
-               restricted ? "R2B_PRIVATE_BUCKET" : "S3_BUCKET");
-        return;
-    }
-    r2b_error_clear(&err);
     /* the manifest knows: no request for what is already stored */
-    if (r2b_manifest_get(man, key, &rec, &err) == R2B_OK && rec.state == R2B_STATE_STORED &&
-        rec.size_bytes == (uint64_t)sb.st_size && strcmp(rec.bucket, bucket) == 0) {
+    if (have && old.state == R2B_STATE_STORED && old.size_bytes == (uint64_t)sb.st_size &&
+        strcmp(old.bucket, bucket) == 0) {
         if (m->o->verify) {
             /* re-check against the store, never re-upload */
             enum r2b_status hs = r2b_s3_head(s3, bucket, key, &obj, &err);
 
             if (hs != R2B_OK && hs != R2B_ERR_NOT_FOUND) {
                 report(m, key, "verify: %s", err.message);
-                return;
+                goto done;
             }
-            if (hs == R2B_ERR_NOT_FOUND || obj.size_bytes != rec.size_bytes ||
-                (rec.etag[0] && strcmp(obj.etag, rec.etag) != 0)) {
+            if (hs == R2B_ERR_NOT_FOUND || obj.size_bytes != old.size_bytes ||
+                (old.etag[0] && strcmp(obj.etag, old.etag) != 0)) {
                 /* the record claimed what the store does not hold: no longer "stored" */
                 r2b_manifest_set_state(man, key, R2B_STATE_PENDING, NULL, 0, NULL);
                 if (hs == R2B_ERR_NOT_FOUND)
@@ -279,77 +335,106 @@ static void migrate_one(struct migrator *m, struct r2b_manifest *man, struct r2b
                            "verify: the store has %llu bytes, etag %s, the manifest "
                            "%llu, %s; marked pending, the next run uploads it",
                            (unsigned long long)obj.size_bytes, obj.etag,
-                           (unsigned long long)rec.size_bytes, rec.etag);
-                return;
+                           (unsigned long long)old.size_bytes, old.etag);
+                goto done;
             }
             pthread_mutex_lock(&m->lock);
             m->st.files_verified++;
             pthread_mutex_unlock(&m->lock);
         }
         count(m, &m->st.files_skipped, &m->st.bytes_skipped, (uint64_t)sb.st_size);
-        return;
+        goto done;
     }
     if (m->o->dry_run) {
         count(m, &m->st.files_moved, &m->st.bytes_moved, (uint64_t)sb.st_size);
-        return;
+        goto done;
     }
-    /* stored before in another bucket (its visibility changed): that copy goes once this is stored
-     */
-    old_bucket[0] = '\0';
-    if (err.code == R2B_OK && rec.key[0] && strcmp(rec.bucket, bucket) != 0 &&
-        rec.state != R2B_STATE_DELETED)
-        r2b_strlcpy(old_bucket, rec.bucket, sizeof(old_bucket));
+    /* stored before in the other bucket: that copy goes once this one is stored */
+    if (have && strcmp(old.bucket, bucket) != 0)
+        r2b_strlcpy(old_bucket, old.bucket, sizeof(old_bucket));
     memset(&rec, 0, sizeof(rec));
     r2b_strlcpy(rec.key, key, sizeof(rec.key));
     r2b_strlcpy(rec.bucket, bucket, sizeof(rec.bucket));
     r2b_strlcpy(rec.style, strstr(key, "/small/") ? "small" : "original", sizeof(rec.style));
     rec.visibility = vis;
-    rec.owner_id = me ? me->owner : m->o->default_owner_id;
+    rec.owner_id = owner;
     r2b_strlcpy(rec.content_type, ctype ? ctype : content_type_of(key), sizeof(rec.content_type));
     rec.size_bytes = (uint64_t)sb.st_size;
     rec.state = R2B_STATE_PENDING;
     r2b_strlcpy(rec.source_path, source ? source : path, sizeof(rec.source_path));
+    /* a killed run's multipart upload of these very bytes: keep its id through the claim */
+    if (have && old.state == R2B_STATE_PENDING && strcmp(old.bucket, bucket) == 0 &&
+        old.size_bytes == (uint64_t)sb.st_size && strncmp(old.etag, "mpu:", 4) == 0)
+        r2b_strlcpy(rec.etag, old.etag, sizeof(rec.etag));
     {
         /* claim it: several processes (hosts) may walk the same tree at once */
         int claimed = 0;
 
-        if (r2b_manifest_claim(man, &rec, me ? me->audience : NULL, me ? me->n_audience : 0,
-                               m->worker_id, m->o->claim_ttl_s > 0 ? m->o->claim_ttl_s : 3600,
-                               &claimed, &err) != R2B_OK) {
+        if (r2b_manifest_claim(man, &rec, aud, n_aud, m->worker_id,
+                               m->o->claim_ttl_s > 0 ? m->o->claim_ttl_s : 3600, &claimed,
+                               &err) != R2B_OK) {
             report(m, key, "manifest: %s", err.message);
-            return;
+            goto done;
         }
         if (!claimed) {
             pthread_mutex_lock(&m->lock);
             m->st.files_claimed_elsewhere++;
             pthread_mutex_unlock(&m->lock);
-            return;
+            goto done;
         }
     }
+    memset(&po, 0, sizeof(po));
     po.content_type = rec.content_type;
-    po.cache_control = restricted ? R2B_CACHE_CONTROL_PRIVATE : R2B_CACHE_CONTROL_PUBLIC;
-    po.force_multipart = 0;
-    if (r2b_s3_put_file(s3, bucket, key, path, &po, &obj, &err) != R2B_OK) {
+    po.cache_control = is_restricted(vis) ? R2B_CACHE_CONTROL_PRIVATE : R2B_CACHE_CONTROL_PUBLIC;
+    note.man = man;
+    note.rec = &rec;
+    note.aud = aud;
+    note.n_aud = n_aud;
+    po.on_upload_id = note_upload_id;
+    po.ud = &note;
+    if (strncmp(rec.etag, "mpu:", 4) == 0)
+        po.resume_upload_id = old.etag + 4; /* continue it, sending only what is missing */
+    r2b_s3_source_fd(&src, fd, 0, (uint64_t)sb.st_size);
+    /* left pending by a run that was killed: the object may have made it; if
+     * the store holds exactly these bytes (size and ETag), do not send them again */
+    if (have && old.state == R2B_STATE_PENDING && strcmp(old.bucket, bucket) == 0 &&
+        r2b_s3_head(s3, bucket, key, &obj, NULL) == R2B_OK &&
+        obj.size_bytes == (uint64_t)sb.st_size) {
+        char want[80];
+
+        if (r2b_s3_expected_etag(s3, &src, &po, want, NULL) == R2B_OK &&
+            strcmp(want, obj.etag) == 0 &&
+            r2b_manifest_set_state(man, key, R2B_STATE_STORED, obj.etag, obj.size_bytes, &err) ==
+                R2B_OK) {
+            count(m, &m->st.files_skipped, &m->st.bytes_skipped, (uint64_t)sb.st_size);
+            goto done;
+        }
+    }
+    if (r2b_s3_put(s3, bucket, key, &src, &po, &obj, &err) != R2B_OK) {
         if (err.code != R2B_ERR_INTERRUPTED)
             report(m, key, "%s", err.message);
-        return;
-    }
-    if (obj.size_bytes != (uint64_t)sb.st_size) { /* the file changed while we read it */
-        report(m, key, "size changed during upload (%llu, then %llu bytes)",
-               (unsigned long long)sb.st_size, (unsigned long long)obj.size_bytes);
-        return;
+        goto done;
     }
     if (r2b_manifest_set_state(man, key, R2B_STATE_STORED, obj.etag, obj.size_bytes, &err) !=
         R2B_OK) {
-        report(m, key, "manifest: %s", err.message);
-        return;
+        if (err.code == R2B_ERR_NOT_FOUND) { /* deleted while we uploaded: it stays deleted */
+            r2b_s3_delete(s3, bucket, key, NULL);
+            report(m, key, "deleted in the manifest during the upload: removed again");
+        } else {
+            report(m, key, "manifest: %s", err.message);
+        }
+        goto done;
     }
     if (old_bucket[0] && r2b_s3_delete(s3, old_bucket, key, &err) != R2B_OK) {
         report(m, key, "stored in '%s' but the old copy in '%s' remains: %s", bucket, old_bucket,
                err.message);
-        return;
+        goto done;
     }
     count(m, &m->st.files_moved, &m->st.bytes_moved, (uint64_t)sb.st_size);
+done:
+    if (fd >= 0)
+        close(fd);
+    free(kept_aud);
 }
 
 /* --- queue and threads -------------------------------------------------------------------------
@@ -420,7 +505,7 @@ static void migrate_from_s3(struct migrator *m, struct r2b_manifest *man, struct
     if (unsafe_name(key) == NULL && r2b_manifest_get(man, key, &rec, &err) == R2B_OK &&
         rec.state == R2B_STATE_STORED && !m->o->verify) {
         const struct map_entry *me = lookup_map(m, key);
-        int restricted = me && (me->vis == R2B_VIS_PRIVATE || me->vis == R2B_VIS_DIRECT);
+        int restricted = me ? is_restricted(me->vis) : is_restricted(rec.visibility);
         const char *bucket = restricted ? m->cfg->private_bucket : m->cfg->bucket;
 
         if (bucket && strcmp(rec.bucket, bucket) == 0) {
@@ -485,7 +570,10 @@ static void *worker(void *arg)
     if (src)
         r2b_s3_client_set_cancel(src, m->o->cancel);
     while ((path = pop(m)) != NULL) {
-        if (man && !cancelled(m)) {
+        if (man == NULL)
+            report(m, m->o->from_s3 ? path : path + m->root_len + 1, "not migrated: %s",
+                   err.message);
+        else if (!cancelled(m)) {
             if (src)
                 migrate_from_s3(m, man, r2b_pipeline_s3(p), src, path);
             else
@@ -575,6 +663,9 @@ static void walk(struct migrator *m, const char *dir, int depth, int64_t *next_r
             m->st.bytes_seen += (uint64_t)sb.st_size;
             pthread_mutex_unlock(&m->lock);
             push(m, path); /* the worker frees it */
+        } else if (m->o->prefix &&
+                   strncmp(path + m->root_len + 1, m->o->prefix, strlen(m->o->prefix)) != 0) {
+            free(path); /* outside --prefix: not ours to report */
         } else {
             report(m, path + m->root_len + 1, "%s: not followed",
                    S_ISLNK(sb.st_mode) ? "symlink" : "not a regular file");

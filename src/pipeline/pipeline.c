@@ -209,8 +209,10 @@ static enum r2b_status style_key(const struct r2b_upload_request *req,
         slash = strrchr(req->key, '/');
         if (dot == NULL || dot < slash)
             dot = req->key + strlen(req->key);
-        snprintf(out, size, "%.*s/%s/%.*s.%s", (int)(seg - req->key), req->key, s->name,
-                 (int)(dot - (seg + 10)), seg + 10, s->ext);
+        if ((size_t)snprintf(out, size, "%.*s/%s/%.*s.%s", (int)(seg - req->key), req->key,
+                             s->name, (int)(dot - (seg + 10)), seg + 10, s->ext) >= size)
+            return r2b_error_set(err, R2B_ERR_INVALID, "the %s style's key would be too long",
+                                 s->name);
         return R2B_OK;
     }
     {
@@ -266,22 +268,26 @@ enum r2b_status r2b_pipeline_upload(struct r2b_pipeline *p, const struct r2b_upl
     st = r2b_media_process(req->path, &mo, &res->media, err);
     if (st != R2B_OK)
         goto done;
+    /* every key first: nothing is stored for a call that cannot finish */
+    for (int i = 0; i < res->media.n_styles; i++) {
+        if ((st = style_key(req, &res->media, i, res->styles[i].key, sizeof(res->styles[i].key),
+                            err)) != R2B_OK)
+            goto done;
+        if (r2b_key_validate(res->styles[i].key, err) != 0) {
+            st = R2B_ERR_INVALID;
+            goto done;
+        }
+    }
     for (int i = 0; i < res->media.n_styles; i++) {
         const struct r2b_media_style *s = &res->media.styles[i];
         struct r2b_upload_style *u = &res->styles[i];
         struct r2b_manifest_record rec;
         struct r2b_s3_put_options po = {s->content_type, restricted ? R2B_CACHE_CONTROL_PRIVATE
                                                                      : R2B_CACHE_CONTROL_PUBLIC,
-                                        0};
+                                        0, NULL, NULL, NULL};
         struct r2b_s3_object obj;
+        char old_bucket[64] = "";
 
-        memset(u, 0, sizeof(*u));
-        if ((st = style_key(req, &res->media, i, u->key, sizeof(u->key), err)) != R2B_OK)
-            goto done;
-        if (r2b_key_validate(u->key, err) != 0) {
-            st = R2B_ERR_INVALID;
-            goto done;
-        }
         r2b_strlcpy(u->name, s->name, sizeof(u->name));
         r2b_strlcpy(u->bucket, bucket, sizeof(u->bucket));
         r2b_strlcpy(u->content_type, s->content_type, sizeof(u->content_type));
@@ -289,6 +295,11 @@ enum r2b_status r2b_pipeline_upload(struct r2b_pipeline *p, const struct r2b_upl
         u->size_bytes = s->size_bytes;
         u->width = s->width;
         u->height = s->height;
+        /* the same key stored before in the other bucket (its visibility changed):
+         * that copy goes once this one is stored */
+        if (r2b_manifest_get(m, u->key, &rec, NULL) == R2B_OK &&
+            rec.state != R2B_STATE_DELETED && strcmp(rec.bucket, bucket) != 0)
+            r2b_strlcpy(old_bucket, rec.bucket, sizeof(old_bucket));
         /* 1. pending before the first byte goes out */
         memset(&rec, 0, sizeof(rec));
         r2b_strlcpy(rec.key, u->key, sizeof(rec.key));
@@ -313,9 +324,16 @@ enum r2b_status r2b_pipeline_upload(struct r2b_pipeline *p, const struct r2b_upl
             goto done;
         }
         r2b_strlcpy(u->etag, obj.etag, sizeof(u->etag));
-        /* 3. stored, only now */
-        if ((st = r2b_manifest_set_state(m, u->key, R2B_STATE_STORED, obj.etag, obj.size_bytes,
-                                         err)) != R2B_OK)
+        /* 3. stored, only now, and only if nobody deleted it meanwhile */
+        st = r2b_manifest_set_state(m, u->key, R2B_STATE_STORED, obj.etag, obj.size_bytes, err);
+        if (st == R2B_ERR_NOT_FOUND) {
+            r2b_s3_delete(p->s3, bucket, u->key, NULL);
+            st = r2b_error_set(err, R2B_ERR_INVALID, "'%s' was deleted during the upload", u->key);
+            goto done;
+        }
+        if (st != R2B_OK)
+            goto done;
+        if (old_bucket[0] && (st = r2b_s3_delete(p->s3, old_bucket, u->key, err)) != R2B_OK)
             goto done;
         if (!restricted && (st = public_url(p, bucket, u->key, u->url, sizeof(u->url))) != R2B_OK) {
             r2b_error_set(err, st, "public url too long");
@@ -393,7 +411,7 @@ enum r2b_status r2b_pipeline_set_visibility(struct r2b_pipeline *p, const char *
     int restricted = vis == R2B_VIS_PRIVATE || vis == R2B_VIS_DIRECT;
     struct r2b_s3_put_options meta = {NULL, restricted ? R2B_CACHE_CONTROL_PRIVATE
                                                        : R2B_CACHE_CONTROL_PUBLIC,
-                                      0};
+                                      0, NULL, NULL, NULL};
 
     if ((target = bucket_for(p, vis, err)) == NULL)
         return R2B_ERR_CONFIG;
@@ -474,10 +492,11 @@ enum r2b_status r2b_pipeline_delete(struct r2b_pipeline *p, const char *const *k
         if (known && (st = r2b_manifest_set_state(m, keys[i], R2B_STATE_DELETED, NULL, 0, err)) !=
                          R2B_OK)
             goto done;
-        /* 2. then the object: where the record says, or everywhere when unknown */
-        if (!known || (p->bucket && strcmp(rec.bucket, p->bucket) == 0))
+        /* 2. then the object, from both buckets (a stray copy from an earlier
+         * visibility goes too), and from the record's bucket if it is neither */
+        if (p->bucket && *p->bucket)
             pub[npub++] = keys[i];
-        if (!known || (p->private_bucket && strcmp(rec.bucket, p->private_bucket) == 0))
+        if (p->private_bucket && *p->private_bucket)
             priv[npriv++] = keys[i];
         if (known && (!p->bucket || strcmp(rec.bucket, p->bucket) != 0) &&
             (!p->private_bucket || strcmp(rec.bucket, p->private_bucket) != 0) &&

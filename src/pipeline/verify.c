@@ -53,17 +53,56 @@ static int restricted(enum r2b_visibility vis)
     return vis == R2B_VIS_PRIVATE || vis == R2B_VIS_DIRECT;
 }
 
+/* The index key: "0/<key>" for the public bucket, "1/<key>" for the private one. */
+static int index_key(const struct vctx *v, const char *bucket, const char *key, char *out,
+                     size_t size)
+{
+    int which = strcmp(bucket, v->public_name) == 0    ? 0
+                : strcmp(bucket, v->private_name) == 0 ? 1
+                                                       : -1;
+
+    if (which < 0)
+        return -1;
+    return (size_t)snprintf(out, size, "%d/%s", which, key) < size ? 0 : -1;
+}
+
 /* pass 1: one listed object */
 static int on_object(void *ud, const struct r2b_s3_object *obj)
 {
     struct vctx *v = ud;
     struct r2b_manifest_record e, rec;
     struct r2b_error err;
+    enum r2b_status gs;
 
     v->st->objects_listed++;
+    /* the privacy alarm first, reported as soon as seen: a restricted record
+     * (even deleted) whose object sits in the public bucket */
+    if (v->public_bucket) {
+        gs = r2b_manifest_get(v->man, obj->key, &rec, &err);
+        if (gs != R2B_OK && gs != R2B_ERR_NOT_FOUND) {
+            v->failed = gs;
+            v->err = err;
+            return 1;
+        }
+        if (gs == R2B_OK && restricted(rec.visibility)) {
+            int fixed = 0;
+            char detail[160];
+
+            if (v->o->fix && rec.state == R2B_STATE_STORED)
+                fixed = r2b_pipeline_set_visibility(v->p, obj->key, rec.visibility, &err) == R2B_OK;
+            else if (v->o->fix) /* deleted or pending: nothing to keep, it just goes */
+                fixed = r2b_s3_delete(r2b_pipeline_s3(v->p), v->bucket, obj->key, &err) == R2B_OK;
+            snprintf(detail, sizeof(detail), "%s media (%s) in the public bucket%s",
+                     r2b_visibility_name(rec.visibility), r2b_state_name(rec.state),
+                     fixed ? (rec.state == R2B_STATE_STORED ? "; moved to the private bucket"
+                                                            : "; deleted")
+                           : "");
+            found(v, R2B_FINDING_PRIVACY_ALARM, v->bucket, obj->key, detail, fixed);
+        }
+    }
     memset(&e, 0, sizeof(e));
-    if ((size_t)snprintf(e.key, sizeof(e.key), "%s/%s", v->bucket, obj->key) >= sizeof(e.key))
-        return 0; /* a key this long cannot be in the manifest either: pass 2 never sees it */
+    if (index_key(v, v->bucket, obj->key, e.key, sizeof(e.key)) != 0)
+        return 0; /* keys are at most 1024 bytes: cannot happen with S3's own limit */
     r2b_strlcpy(e.bucket, v->bucket, sizeof(e.bucket));
     r2b_strlcpy(e.etag, obj->etag, sizeof(e.etag));
     e.size_bytes = obj->size_bytes;
@@ -73,18 +112,6 @@ static int on_object(void *ud, const struct r2b_s3_object *obj)
         v->failed = err.code;
         v->err = err;
         return 1;
-    }
-    /* the privacy alarm, reported as soon as seen */
-    if (v->public_bucket && r2b_manifest_get(v->man, obj->key, &rec, &err) == R2B_OK &&
-        restricted(rec.visibility) && rec.state != R2B_STATE_DELETED) {
-        int fixed = 0;
-        char detail[128];
-
-        if (v->o->fix && rec.state == R2B_STATE_STORED)
-            fixed = r2b_pipeline_set_visibility(v->p, obj->key, rec.visibility, &err) == R2B_OK;
-        snprintf(detail, sizeof(detail), "%s media in the public bucket%s",
-                 r2b_visibility_name(rec.visibility), fixed ? "; moved to the private bucket" : "");
-        found(v, R2B_FINDING_PRIVACY_ALARM, v->bucket, obj->key, detail, fixed);
     }
     return 0;
 }
@@ -98,10 +125,16 @@ static int on_indexed(void *ud, const struct r2b_manifest_record *e)
     struct r2b_manifest_record rec;
     struct r2b_error err;
     char detail[256];
-    int have = r2b_manifest_get(v->man, key, &rec, &err) == R2B_OK;
+    enum r2b_status gs = r2b_manifest_get(v->man, key, &rec, &err);
+    int have = gs == R2B_OK;
     int is_public = strcmp(e->bucket, v->public_name) == 0;
 
-    if (have && is_public && restricted(rec.visibility) && rec.state != R2B_STATE_DELETED)
+    if (gs != R2B_OK && gs != R2B_ERR_NOT_FOUND) { /* never guess "no record" */
+        v->failed = gs;
+        v->err = err;
+        return 1;
+    }
+    if (have && is_public && restricted(rec.visibility))
         return 0; /* already reported as a privacy alarm */
     if (!have || rec.state == R2B_STATE_DELETED || strcmp(rec.bucket, e->bucket) != 0) {
         int old = e->status_id > 0 && v->now - e->status_id > v->grace_s, fixed = 0;
@@ -125,8 +158,7 @@ static int on_indexed(void *ud, const struct r2b_manifest_record *e)
 
         /* like a missing object: the record no longer claims it, the next migrate re-uploads */
         if (v->o->fix && !recent)
-            fixed = r2b_manifest_set_state(v->man, key, R2B_STATE_PENDING, NULL, 0, &err) ==
-                    R2B_OK;
+            fixed = r2b_manifest_set_state(v->man, key, R2B_STATE_PENDING, NULL, 0, &err) == R2B_OK;
         snprintf(detail, sizeof(detail),
                  "store: %llu bytes, etag %s; manifest: %llu bytes, etag %s%s",
                  (unsigned long long)e->size_bytes, e->etag, (unsigned long long)rec.size_bytes,
@@ -142,12 +174,19 @@ static int on_record(void *ud, const struct r2b_manifest_record *rec)
     struct vctx *v = ud;
     struct r2b_manifest_record e;
     struct r2b_error err;
-    char ikey[R2B_MANIFEST_MAX_KEY_BYTES + 80];
+    enum r2b_status gs;
+    char ikey[R2B_MANIFEST_MAX_KEY_BYTES + 8];
 
     v->st->records_checked++;
-    snprintf(ikey, sizeof(ikey), "%s/%s", rec->bucket, rec->key);
-    if (strlen(ikey) > R2B_MANIFEST_MAX_KEY_BYTES ||
-        r2b_manifest_get(v->idx, ikey, &e, &err) != R2B_OK) {
+    if (index_key(v, rec->bucket, rec->key, ikey, sizeof(ikey)) != 0)
+        return 0; /* a bucket not configured here: not ours to judge */
+    gs = r2b_manifest_get(v->idx, ikey, &e, &err);
+    if (gs != R2B_OK && gs != R2B_ERR_NOT_FOUND) {
+        v->failed = gs;
+        v->err = err;
+        return 1;
+    }
+    if (gs == R2B_ERR_NOT_FOUND) {
         int recent = v->now - rec->updated_at <= v->grace_s, fixed = 0;
 
         if (v->o->fix && !recent)
@@ -214,9 +253,13 @@ enum r2b_status r2b_verify(const struct r2b_config *cfg, const struct r2b_verify
         if (st != R2B_OK)
             goto done;
     }
-    if ((st = r2b_manifest_list(v.idx, -1, -1, NULL, on_indexed, &v, err)) != R2B_OK ||
-        (st = r2b_manifest_list(v.man, -1, R2B_STATE_STORED, NULL, on_record, &v, err)) != R2B_OK)
-        goto done;
+    if ((st = r2b_manifest_list(v.idx, -1, -1, NULL, on_indexed, &v, err)) == R2B_OK && !v.failed)
+        st = r2b_manifest_list(v.man, -1, R2B_STATE_STORED, NULL, on_record, &v, err);
+    if (st == R2B_OK && v.failed) { /* a lookup failed: stop rather than misjudge */
+        st = v.failed;
+        if (err)
+            *err = v.err;
+    }
 done:
     r2b_manifest_close(v.idx);
     if (have_dir) {

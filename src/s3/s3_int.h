@@ -88,6 +88,11 @@ int r2b_s3__xml_result_etag(const char *xml, size_t len, const char *root, char 
 int r2b_s3__xml_delete_errors(const char *xml, size_t len, char *code, size_t code_size,
                               char *msg, size_t msg_size, char *key, size_t key_size);
 
+/* <ListPartsResult>: cb per <Part> (number, etag, size); next marker and truncation. -1 if malformed. */
+int r2b_s3__xml_parts(const char *xml, size_t len, void (*cb)(void *ud, unsigned n, const char *etag,
+                                                              uint64_t size),
+                      void *ud, int *truncated, unsigned *next_marker);
+
 struct s3_list_page {
     int truncated;
     char *next_token; /* heap, or NULL */

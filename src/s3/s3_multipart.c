@@ -20,8 +20,8 @@ enum r2b_status r2b_s3__digest_range(struct r2b_s3_client *c, const struct r2b_s
 enum r2b_status r2b_s3_part_plan(uint64_t size_bytes, uint64_t preferred_bytes,
                                  uint64_t *part_bytes, unsigned *n_parts, struct r2b_error *err)
 {
-    uint64_t part = preferred_bytes < R2B_S3_MIN_PART_BYTES ? R2B_S3_MIN_PART_BYTES
-                                                            : preferred_bytes;
+    uint64_t part =
+        preferred_bytes < R2B_S3_MIN_PART_BYTES ? R2B_S3_MIN_PART_BYTES : preferred_bytes;
     uint64_t min_for_count = (size_bytes + R2B_S3_MAX_PARTS - 1) / R2B_S3_MAX_PARTS;
 
     if (part > R2B_S3_MAX_PART_BYTES)
@@ -59,8 +59,9 @@ enum r2b_status r2b_s3_multipart_create(struct r2b_s3_client *c, const char *buc
     enum r2b_status st;
 
     *upload_id = NULL;
-    hdrs[nh++] = (struct r2b_sigv4_header){
-        "Content-Type", opts && opts->content_type ? opts->content_type : "application/octet-stream"};
+    hdrs[nh++] = (struct r2b_sigv4_header){"Content-Type", opts && opts->content_type
+                                                               ? opts->content_type
+                                                               : "application/octet-stream"};
     if (opts && opts->cache_control)
         hdrs[nh++] = (struct r2b_sigv4_header){"Cache-Control", opts->cache_control};
     r2b_buf_init(&body, R2B_S3_MAX_ERROR_BODY_BYTES);
@@ -152,9 +153,9 @@ static int expected_multipart_etag(char (*etags)[80], unsigned n, char out[80])
 }
 
 enum r2b_status r2b_s3_multipart_complete(struct r2b_s3_client *c, const char *bucket,
-                                          const char *key, const char *upload_id,
-                                          char (*etags)[80], unsigned n_parts,
-                                          struct r2b_s3_object *out, struct r2b_error *err)
+                                          const char *key, const char *upload_id, char (*etags)[80],
+                                          unsigned n_parts, struct r2b_s3_object *out,
+                                          struct r2b_error *err)
 {
     struct r2b_sigv4_param params[1];
     struct r2b_sigv4_header hdrs[1] = {{"Content-Type", "application/xml"}};
@@ -169,8 +170,8 @@ enum r2b_status r2b_s3_multipart_complete(struct r2b_s3_client *c, const char *b
     if (r2b_buf_adds(&xml, "<CompleteMultipartUpload>") != R2B_OK)
         st = R2B_ERR_NOMEM;
     for (unsigned i = 0; i < n_parts && st == R2B_OK; i++)
-        st = r2b_buf_addf(&xml, "<Part><PartNumber>%u</PartNumber><ETag>\"%s\"</ETag></Part>", i + 1,
-                          etags[i]);
+        st = r2b_buf_addf(&xml, "<Part><PartNumber>%u</PartNumber><ETag>\"%s\"</ETag></Part>",
+                          i + 1, etags[i]);
     if (st == R2B_OK)
         st = r2b_buf_adds(&xml, "</CompleteMultipartUpload>");
     if (st != R2B_OK) {
@@ -227,9 +228,8 @@ cleanup:
     return st;
 }
 
-enum r2b_status r2b_s3_multipart_abort(struct r2b_s3_client *c, const char *bucket,
-                                       const char *key, const char *upload_id,
-                                       struct r2b_error *err)
+enum r2b_status r2b_s3_multipart_abort(struct r2b_s3_client *c, const char *bucket, const char *key,
+                                       const char *upload_id, struct r2b_error *err)
 {
     struct r2b_sigv4_param params[1];
     struct s3_request req;
@@ -261,9 +261,10 @@ struct mp_job {
     const struct r2b_s3_source *src;
     uint64_t part_bytes;
     unsigned n_parts;
-    unsigned next;  /* next part index to hand out */
-    int failed;     /* set once: later parts are not started */
+    unsigned next; /* next part index to hand out */
+    int failed;    /* set once: later parts are not started */
     char (*etags)[80];
+    unsigned char *have; /* resumed upload: have[i] = part i+1 already stored as ours */
     struct r2b_error first_err;
 };
 
@@ -290,6 +291,8 @@ static void *mp_run(void *arg)
         }
         i = j->next++;
         pthread_mutex_unlock(&j->lock);
+        if (j->have && j->have[i])
+            continue; /* stored by the run we resume */
         off = (uint64_t)i * j->part_bytes;
         len = j->src->size_bytes - off < j->part_bytes ? j->src->size_bytes - off : j->part_bytes;
         r2b_error_clear(&err);
@@ -306,6 +309,95 @@ static void *mp_run(void *arg)
         }
     }
     return NULL;
+}
+
+struct stored_parts {
+    struct mp_job *job;
+    uint64_t part_bytes;
+    unsigned n_parts;
+    char (*remote)[80]; /* the stored part's etag, "" if none */
+    uint64_t *remote_size;
+};
+
+static void on_part(void *ud, unsigned n, const char *etag, uint64_t size)
+{
+    struct stored_parts *sp = ud;
+
+    if (n >= 1 && n <= sp->n_parts) {
+        r2b_strlcpy(sp->remote[n - 1], etag, 80);
+        sp->remote_size[n - 1] = size;
+    }
+}
+
+/*
+ * Lists the parts of `upload_id` and marks in job->have those that hold
+ * exactly our bytes (size and MD5 ETag). R2B_ERR_NOT_FOUND when the upload
+ * is gone (completed or aborted): then a new one must start.
+ */
+static enum r2b_status resume_parts(struct r2b_s3_client *c, const char *bucket, const char *key,
+                                    const char *upload_id, const struct r2b_s3_source *src,
+                                    struct mp_job *j, struct r2b_error *err)
+{
+    struct stored_parts sp = {j, j->part_bytes, j->n_parts, NULL, NULL};
+    struct r2b_buf body;
+    unsigned marker = 0;
+    enum r2b_status st = R2B_OK;
+
+    r2b_buf_init(&body, R2B_S3_MAX_XML_BYTES);
+    sp.remote = calloc(j->n_parts, sizeof(*sp.remote));
+    sp.remote_size = calloc(j->n_parts, sizeof(*sp.remote_size));
+    j->have = calloc(j->n_parts, 1);
+    if (sp.remote == NULL || sp.remote_size == NULL || j->have == NULL) {
+        st = r2b_error_set(err, R2B_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    for (;;) {
+        char num[16];
+        struct r2b_sigv4_param params[2] = {{"part-number-marker", num}, {"uploadId", upload_id}};
+        struct s3_request req;
+        struct s3_response resp;
+        int truncated = 0;
+
+        snprintf(num, sizeof(num), "%u", marker);
+        memset(&req, 0, sizeof(req));
+        req.method = "GET";
+        req.bucket = bucket;
+        req.key = key;
+        req.params = params;
+        req.n_params = 2;
+        req.out_fd = -1;
+        req.out_body = &body;
+        if ((st = r2b_s3__perform(c, &req, &resp, err)) != R2B_OK)
+            goto done;
+        if (r2b_s3__xml_parts(r2b_buf_str(&body), body.len, on_part, &sp, &truncated, &marker) !=
+            0) {
+            st = r2b_error_set(err, R2B_ERR_PARSE, "list parts of '%s/%s': malformed answer",
+                               bucket, key);
+            goto done;
+        }
+        if (!truncated || marker == 0)
+            break;
+    }
+    for (unsigned i = 0; i < j->n_parts; i++) {
+        uint64_t off = (uint64_t)i * j->part_bytes;
+        uint64_t len =
+            src->size_bytes - off < j->part_bytes ? src->size_bytes - off : j->part_bytes;
+        char sha[65], md5[33], b64[25];
+
+        if (sp.remote[i][0] == '\0' || sp.remote_size[i] != len)
+            continue;
+        if ((st = r2b_s3__digest_range(c, src, off, len, sha, md5, b64, err)) != R2B_OK)
+            goto done;
+        if (strcmp(md5, sp.remote[i]) == 0) { /* our bytes: keep the part */
+            j->have[i] = 1;
+            r2b_strlcpy(j->etags[i], md5, 80);
+        }
+    }
+done:
+    free(sp.remote);
+    free(sp.remote_size);
+    r2b_buf_release(&body);
+    return st;
 }
 
 /* Worker clients share the parent's options; created once, kept for reuse. */
@@ -362,9 +454,28 @@ enum r2b_status r2b_s3__put_multipart(struct r2b_s3_client *c, const char *bucke
     n_threads = c->opts.parallel < (int)job.n_parts ? c->opts.parallel : (int)job.n_parts;
     if (n_threads > 1 && (st = ensure_workers(c, n_threads - 1, err)) != R2B_OK)
         goto cleanup;
-    st = r2b_s3_multipart_create(c, bucket, key, opts, &upload_id, err);
-    if (st != R2B_OK)
-        goto cleanup;
+    if (opts && opts->resume_upload_id && *opts->resume_upload_id) {
+        /* continue the upload a killed run left: only missing parts go out */
+        upload_id = r2b_strdup(opts->resume_upload_id);
+        st = upload_id ? resume_parts(c, bucket, key, upload_id, src, &job, err) : R2B_ERR_NOMEM;
+        if (st == R2B_ERR_NOT_FOUND) { /* gone: start afresh */
+            free(upload_id);
+            upload_id = NULL;
+            free(job.have);
+            job.have = NULL;
+            r2b_error_clear(err);
+            st = R2B_OK;
+        } else if (st != R2B_OK) {
+            goto cleanup;
+        }
+    }
+    if (upload_id == NULL) {
+        st = r2b_s3_multipart_create(c, bucket, key, opts, &upload_id, err);
+        if (st != R2B_OK)
+            goto cleanup;
+        if (opts && opts->on_upload_id)
+            opts->on_upload_id(opts->ud, upload_id);
+    }
     job.bucket = bucket;
     job.key = key;
     job.upload_id = upload_id;
@@ -395,8 +506,8 @@ enum r2b_status r2b_s3__put_multipart(struct r2b_s3_client *c, const char *bucke
         goto abort;
     }
     if (job.next < job.n_parts) { /* could not start threads and the caller stopped early */
-        st = r2b_error_set(err, R2B_ERR_INTERRUPTED, "multipart upload '%s/%s' incomplete",
-                           bucket, key);
+        st = r2b_error_set(err, R2B_ERR_INTERRUPTED, "multipart upload '%s/%s' incomplete", bucket,
+                           key);
         goto abort;
     }
     st = r2b_s3_multipart_complete(c, bucket, key, upload_id, job.etags, job.n_parts, out, err);
@@ -405,20 +516,57 @@ enum r2b_status r2b_s3__put_multipart(struct r2b_s3_client *c, const char *bucke
     if (out)
         out->size_bytes = src->size_bytes;
     goto cleanup;
-abort:
-    {
-        /* leave no parts behind; the first error is the one that matters */
-        struct r2b_error ignored;
+abort : {
+    /* leave no parts behind; the first error is the one that matters */
+    struct r2b_error ignored;
 
-        if (r2b_s3_multipart_abort(c, bucket, key, upload_id, &ignored) != R2B_OK)
-            r2b_log(R2B_LOG_WARN, "cannot abort multipart upload of '%s/%s': %s", bucket, key,
-                    ignored.message);
-    }
+    if (r2b_s3_multipart_abort(c, bucket, key, upload_id, &ignored) != R2B_OK)
+        r2b_log(R2B_LOG_WARN, "cannot abort multipart upload of '%s/%s': %s", bucket, key,
+                ignored.message);
+}
 cleanup:
     pthread_mutex_destroy(&job.lock);
     free(job.etags);
+    free(job.have);
     free(workers);
     free(threads);
     free(upload_id);
     return st;
+}
+
+enum r2b_status r2b_s3_expected_etag(struct r2b_s3_client *c, const struct r2b_s3_source *src,
+                                     const struct r2b_s3_put_options *opts, char etag[80],
+                                     struct r2b_error *err)
+{
+    char sha[65], md5[33], b64[25];
+    uint64_t part;
+    unsigned n;
+    struct r2b_digest all;
+    unsigned char bin[16];
+    enum r2b_status st;
+
+    /* the same choice r2b_s3_put makes */
+    if (!((opts && opts->force_multipart && src->size_bytes > 0) ||
+          src->size_bytes > c->opts.multipart_threshold_bytes ||
+          src->size_bytes > R2B_S3_MAX_SINGLE_PUT_BYTES)) {
+        st = r2b_s3__digest_range(c, src, 0, src->size_bytes, sha, md5, b64, err);
+        if (st == R2B_OK)
+            r2b_strlcpy(etag, md5, 80);
+        return st;
+    }
+    if ((st = r2b_s3_part_plan(src->size_bytes, c->opts.part_size_bytes, &part, &n, err)) != R2B_OK)
+        return st;
+    r2b_digest_init(&all);
+    for (unsigned i = 0; i < n; i++) {
+        uint64_t off = (uint64_t)i * part,
+                 len = src->size_bytes - off < part ? src->size_bytes - off : part;
+
+        if ((st = r2b_s3__digest_range(c, src, off, len, sha, md5, b64, err)) != R2B_OK)
+            return st;
+        r2b_hex_decode(md5, bin, sizeof(bin));
+        r2b_digest_update(&all, bin, sizeof(bin));
+    }
+    r2b_digest_final(&all, NULL, md5, NULL);
+    snprintf(etag, 80, "%s-%u", md5, n);
+    return R2B_OK;
 }

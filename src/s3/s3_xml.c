@@ -173,8 +173,8 @@ int r2b_s3__xml_list(const char *xml, size_t len, struct s3_list_page *page, r2b
     return rc;
 }
 
-int r2b_s3__xml_delete_errors(const char *xml, size_t len, char *code, size_t code_size,
-                              char *msg, size_t msg_size, char *key, size_t key_size)
+int r2b_s3__xml_delete_errors(const char *xml, size_t len, char *code, size_t code_size, char *msg,
+                              size_t msg_size, char *key, size_t key_size)
 {
     xmlDocPtr doc = parse(xml, len);
     xmlNodePtr root = doc ? xmlDocGetRootElement(doc) : NULL;
@@ -201,4 +201,44 @@ int r2b_s3__xml_delete_errors(const char *xml, size_t len, char *code, size_t co
     }
     xmlFreeDoc(doc);
     return n;
+}
+
+int r2b_s3__xml_parts(const char *xml, size_t len,
+                      void (*cb)(void *ud, unsigned n, const char *etag, uint64_t size), void *ud,
+                      int *truncated, unsigned *next_marker)
+{
+    xmlDocPtr doc = parse(xml, len);
+    xmlNodePtr root = doc ? xmlDocGetRootElement(doc) : NULL;
+    char buf[128], etag[80];
+    uint64_t v;
+
+    *truncated = 0;
+    *next_marker = 0;
+    if (!is_named(root, "ListPartsResult")) {
+        xmlFreeDoc(doc);
+        return -1;
+    }
+    if (child_text(root, "IsTruncated", buf, sizeof(buf)) == 0)
+        *truncated = strcmp(buf, "true") == 0;
+    if (child_text(root, "NextPartNumberMarker", buf, sizeof(buf)) == 0 &&
+        r2b_parse_u64(buf, R2B_S3_MAX_PARTS, &v) == 0)
+        *next_marker = (unsigned)v;
+    for (xmlNodePtr n = root->children; n; n = n->next) {
+        uint64_t num, size;
+
+        if (!is_named(n, "Part"))
+            continue;
+        if (child_text(n, "PartNumber", buf, sizeof(buf)) != 0 ||
+            r2b_parse_u64(buf, R2B_S3_MAX_PARTS, &num) != 0 ||
+            child_text(n, "Size", buf, sizeof(buf)) != 0 ||
+            r2b_parse_u64(buf, UINT64_MAX, &size) != 0 ||
+            child_text(n, "ETag", buf, sizeof(buf)) != 0) {
+            xmlFreeDoc(doc);
+            return -1;
+        }
+        r2b_s3__etag_copy(etag, buf, strlen(buf));
+        cb(ud, (unsigned)num, etag, size);
+    }
+    xmlFreeDoc(doc);
+    return 0;
 }
