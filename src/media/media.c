@@ -628,6 +628,10 @@ static enum r2b_status process_image(const char *path, int fd, const char *dir,
         /* a wrapped buffer is "multiband": say what the pixels are (sRGB,
          * b-w, with alpha), or alpha would not be recognised as such */
         mem->Type = vips_image_get_interpretation(decoded);
+        /* and that it is read top to bottom: without this hint libvips 8.14
+         * skips the cache between shrink and reduce and redoes the shrink for
+         * every output tile of `small` (measured: 330 ms -> 54 ms) */
+        vips_image_set_int(mem, VIPS_META_SEQUENTIAL, 1);
     }
     style_formats(r->type, r->animated, &orig_ct, &orig_ext, &small_ct, &small_ext);
     if ((st = add_style(r, dir, "original", orig_ct, orig_ext, err)) != R2B_OK)
