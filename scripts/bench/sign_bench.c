@@ -96,54 +96,7 @@
     "key, bucket, style, visibility, owner_id, status_id, content_type, size, sha256, etag,"       \
     " state, created_at, updated_at, source_path"
 
-/*
- * Allocation counter, as in presign_bench.c: malloc & co. defined in the
- * executable interpose on every caller (sqlite, libpq, libcrypto) and are
- * forwarded to glibc. Left out under AddressSanitizer.
- */
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define R2B_BENCH_ASAN 1
-#endif
-#endif
-#if defined(__SANITIZE_ADDRESS__)
-#define R2B_BENCH_ASAN 1
-#endif
-#if defined(__GLIBC__) && !defined(R2B_BENCH_ASAN)
-#define HAVE_ALLOC_COUNT 1
-extern void *__libc_malloc(size_t n);
-extern void *__libc_calloc(size_t n, size_t size);
-extern void *__libc_realloc(void *p, size_t n);
-extern void __libc_free(void *p);
-
-static unsigned long long n_allocs;
-
-void *malloc(size_t n)
-{
-    n_allocs++;
-    return __libc_malloc(n);
-}
-
-void *calloc(size_t n, size_t size)
-{
-    n_allocs++;
-    return __libc_calloc(n, size);
-}
-
-void *realloc(void *p, size_t n)
-{
-    n_allocs++;
-    return __libc_realloc(p, n);
-}
-
-void free(void *p)
-{
-    __libc_free(p);
-}
-#else
-#define HAVE_ALLOC_COUNT 0
-static unsigned long long n_allocs;
-#endif
+#include "alloc_count.h"
 
 /* --- the generated manifest ------------------------------------------------------------ */
 

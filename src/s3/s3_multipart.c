@@ -539,8 +539,8 @@ enum r2b_status r2b_s3_expected_etag(struct r2b_s3_client *c, const struct r2b_s
                                      struct r2b_error *err)
 {
     char sha[65], md5[33], b64[25];
-    uint64_t part;
-    unsigned n;
+    uint64_t part = 0;
+    unsigned n = 0;
     struct r2b_digest all;
     unsigned char bin[16];
     enum r2b_status st;
