@@ -5,8 +5,10 @@
  *
  * Transcoding decodes the source once: the `original` style is produced by
  * vips_thumbnail() (shrink-on-load where the format allows it, EXIF
- * orientation applied, sRGB), copied to memory, and both styles are written
- * from that copy; the blurhash comes from the small style.
+ * orientation applied, sRGB) streamed into the encoder; `small` is made
+ * from that written original with shrink-on-load, and the blurhash from
+ * `small`. Every style is saved from a header-only copy with all metadata
+ * removed (bare_copy), never trusting a saver's `strip`.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -359,74 +361,170 @@ static enum r2b_status add_style(struct r2b_media_result *r, const char *dir, co
     return R2B_OK;
 }
 
-/* WebP through the chunk filter (see webp.c): returns 0 or -1 with err set. */
-static int save_webp(VipsImage *img, const char *path, int quality, struct r2b_error *err)
-{
-    void *buf = NULL;
-    size_t len = 0, dropped = 0;
-    struct r2b_buf out;
-    int fd, rc = -1;
+/*
+ * A target that writes to a file descriptor and remembers why a write
+ * failed: when a save fails, this tells a full or unwritable temp directory
+ * (an I/O error) from a source that cannot be decoded (the save pulls the
+ * pixels through the whole pipeline, so a truncated upload fails here).
+ */
+struct file_sink {
+    int fd;
+    int write_errno; /* 0 until a write fails */
+};
 
-    r2b_buf_init(&out, R2B_MEDIA_VIDEO_MAX_BYTES);
-    if (vips_webpsave_buffer(img, &buf, &len, "Q", quality, "strip", TRUE, NULL) != 0) {
-        vips_fail(err, R2B_ERR_IO, "cannot encode webp");
-        goto done;
+static gint64 sink_write(VipsTargetCustom *t, const void *data, gint64 len, void *ud)
+{
+    struct file_sink *s = ud;
+    ssize_t n;
+
+    (void)t;
+    do {
+        n = write(s->fd, data, (size_t)len);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0 || (n == 0 && len > 0)) {
+        s->write_errno = n < 0 ? errno : EIO;
+        return -1;
     }
-    if (r2b_media__webp_strip(buf, len, &out, &dropped) != 0) {
-        r2b_error_set(err, R2B_ERR_IO, "libvips wrote a webp that cannot be filtered");
-        goto done;
+    return (gint64)n;
+}
+
+static int sink_end(VipsTargetCustom *t, void *ud)
+{
+    (void)t;
+    (void)ud;
+    return 0;
+}
+
+enum save_fail { SAVE_OK = 0, SAVE_DECODE, SAVE_WRITE };
+
+/*
+ * Encodes `img` into `path` (created, must not exist) as `ext`, streaming:
+ * the pixels flow from the decoder through the resize into the encoder a
+ * few lines at a time. Returns SAVE_OK, SAVE_WRITE (err: the errno) or
+ * SAVE_DECODE (err: libvips' message).
+ */
+static enum save_fail save_file(VipsImage *img, const char *path, const char *ext, int quality,
+                                struct r2b_error *err)
+{
+    struct file_sink sink = {.fd = -1, .write_errno = 0};
+    VipsTargetCustom *target = NULL;
+    void *buf = NULL;
+    size_t len = 0;
+    enum save_fail rc = SAVE_OK;
+    int vrc;
+
+    sink.fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (sink.fd < 0) {
+        r2b_error_set(err, R2B_ERR_IO, "cannot create '%s': %s", path, strerror(errno));
+        return SAVE_WRITE;
     }
-    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0 || write(fd, out.ptr, out.len) != (ssize_t)out.len || close(fd) != 0) {
+    if (strcmp(ext, "webp") == 0) {
+        /* WebP through the chunk filter (see webp.c): libvips 8.14's
+         * webpsave may write metadata chunks whatever it is asked. */
+        struct r2b_buf out;
+        size_t dropped = 0;
+
+        r2b_buf_init(&out, R2B_MEDIA_VIDEO_MAX_BYTES);
+        if (vips_webpsave_buffer(img, &buf, &len, "Q", quality, "strip", TRUE, NULL) != 0) {
+            vips_fail(err, R2B_ERR_REJECTED, "cannot encode webp");
+            rc = SAVE_DECODE;
+        } else if (r2b_media__webp_strip(buf, len, &out, &dropped) != 0) {
+            r2b_error_set(err, R2B_ERR_IO, "libvips wrote a webp that cannot be filtered");
+            rc = SAVE_WRITE;
+        } else if (sink_write(NULL, out.ptr, (gint64)out.len, &sink) != (gint64)out.len) {
+            r2b_error_set(err, R2B_ERR_IO, "cannot write '%s': %s", path,
+                          strerror(sink.write_errno ? sink.write_errno : EIO));
+            rc = SAVE_WRITE;
+        }
+        g_free(buf);
+        r2b_buf_release(&out);
+    } else {
+        target = vips_target_custom_new();
+        g_signal_connect(target, "write", G_CALLBACK(sink_write), &sink);
+        g_signal_connect(target, "end", G_CALLBACK(sink_end), &sink);
+        if (strcmp(ext, "jpg") == 0)
+            vrc = vips_jpegsave_target(img, VIPS_TARGET(target), "Q", quality, "strip", TRUE,
+                                       NULL);
+        else if (strcmp(ext, "png") == 0)
+            vrc = vips_pngsave_target(img, VIPS_TARGET(target), "strip", TRUE, NULL);
+        else
+            vrc = vips_gifsave_target(img, VIPS_TARGET(target), NULL);
+        g_object_unref(target);
+        if (vrc != 0 && sink.write_errno) {
+            r2b_error_set(err, R2B_ERR_IO, "cannot write '%s': %s", path,
+                          strerror(sink.write_errno));
+            vips_error_clear();
+            rc = SAVE_WRITE;
+        } else if (vrc != 0) {
+            vips_fail(err, R2B_ERR_REJECTED, "cannot decode");
+            rc = SAVE_DECODE;
+        }
+    }
+    if (close(sink.fd) != 0 && rc == SAVE_OK) {
         r2b_error_set(err, R2B_ERR_IO, "cannot write '%s': %s", path, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        goto done;
+        rc = SAVE_WRITE;
     }
-    rc = 0;
-done:
-    g_free(buf);
-    r2b_buf_release(&out);
     return rc;
 }
 
-/* Saves `img` (already sRGB) as the style's format with every piece of metadata stripped. */
+/*
+ * A copy of `in` that carries no metadata at all: every field a loader
+ * attached (EXIF, GPS, XMP, IPTC, ICC, comments, PNG text, orientation...)
+ * is removed from the copy's header, so no saver can write it whatever its
+ * `strip` does. The pixels still stream: nothing is copied but the header.
+ */
+static VipsImage *bare_copy(VipsImage *in, struct r2b_error *err)
+{
+    VipsImage *out = NULL;
+    gchar **fields;
+
+    if (vips_copy(in, &out, NULL) != 0) {
+        vips_fail(err, R2B_ERR_NOMEM, "cannot copy image header");
+        return NULL;
+    }
+    fields = vips_image_get_fields(out);
+    for (int i = 0; fields && fields[i]; i++)
+        if (strcmp(fields[i], VIPS_META_SEQUENTIAL) != 0)
+            (void)vips_image_remove(out, fields[i]); /* header fields (width...) stay */
+    g_strfreev(fields);
+    return out;
+}
+
+/*
+ * Saves `img` (already sRGB) as the style's format from a metadata-free
+ * copy. R2B_ERR_REJECTED means the pixels could not be decoded.
+ */
 static enum r2b_status save_style(VipsImage *img, struct r2b_media_style *s, int quality,
                                   struct r2b_error *err)
 {
-    VipsImage *flat = NULL;
-    int rc;
+    VipsImage *flat = NULL, *bare;
+    enum save_fail rc;
 
-    if (strcmp(s->ext, "jpg") == 0) {
-        if (vips_image_hasalpha(img)) { /* JPEG has no alpha: flatten onto white */
-            double white[3] = {255, 255, 255};
-            VipsArrayDouble *bg = vips_array_double_new(white, 3);
+    if (strcmp(s->ext, "jpg") == 0 && vips_image_hasalpha(img)) {
+        double white[3] = {255, 255, 255}; /* JPEG has no alpha: flatten onto white */
+        VipsArrayDouble *bg = vips_array_double_new(white, 3);
+        int frc = vips_flatten(img, &flat, "background", bg, NULL);
 
-            rc = vips_flatten(img, &flat, "background", bg, NULL);
-            vips_area_unref(VIPS_AREA(bg));
-            if (rc != 0) {
-                vips_fail(err, R2B_ERR_REJECTED, "cannot flatten alpha");
-                return R2B_ERR_REJECTED;
-            }
-            img = flat;
+        vips_area_unref(VIPS_AREA(bg));
+        if (frc != 0) {
+            vips_fail(err, R2B_ERR_REJECTED, "cannot flatten alpha");
+            return R2B_ERR_REJECTED;
         }
-        rc = vips_jpegsave(img, s->path, "Q", quality, "strip", TRUE, NULL);
-    } else if (strcmp(s->ext, "png") == 0) {
-        rc = vips_pngsave(img, s->path, "strip", TRUE, NULL);
-    } else {
-        rc = save_webp(img, s->path, quality, err);
-        if (rc != 0)
-            return err ? err->code : R2B_ERR_IO;
+        img = flat;
     }
-    /* read the size before dropping `flat`: img may be it */
-    s->width = vips_image_get_width(img);
-    s->height = vips_image_get_height(img);
+    bare = bare_copy(img, err);
     if (flat)
         g_object_unref(flat);
-    if (rc != 0) {
-        vips_fail(err, R2B_ERR_IO, "cannot write style");
-        return R2B_ERR_IO;
-    }
+    if (bare == NULL)
+        return R2B_ERR_NOMEM;
+    s->width = vips_image_get_width(bare);
+    s->height = vips_image_get_height(bare);
+    rc = save_file(bare, s->path, s->ext, quality, err);
+    g_object_unref(bare);
+    if (rc == SAVE_DECODE)
+        return R2B_ERR_REJECTED;
+    if (rc == SAVE_WRITE)
+        return err ? err->code : R2B_ERR_IO;
     if (s->width <= 0)
         return r2b_error_set(err, R2B_ERR_IO, "empty style image");
     return digest_file(s->path, s, err);
@@ -506,8 +604,7 @@ static enum r2b_status process_image(const char *path, int fd, const char *dir,
                                      const struct r2b_media_options *o,
                                      struct r2b_media_result *r, struct r2b_error *err)
 {
-    VipsImage *hdr = NULL, *orig = NULL, *decoded = NULL, *mem = NULL, *small = NULL;
-    VipsImage *small_mem = NULL;
+    VipsImage *hdr = NULL, *orig = NULL, *small = NULL, *small_mem = NULL;
     const char *orig_ct, *orig_ext, *small_ct, *small_ext;
     enum r2b_status st = R2B_OK;
     int w, h, pages = 1, ow, oh, is_gif = strcmp(r->type, "image/gif") == 0;
@@ -590,65 +687,28 @@ static enum r2b_status process_image(const char *path, int fd, const char *dir,
     }
     ow = orientation >= 5 ? h : w; /* orientations 5..8 swap the axes */
     oh = orientation >= 5 ? w : h;
+    /*
+     * `original`: vips_thumbnail (shrink-on-load where the format has it,
+     * upright, sRGB with an embedded profile applied) streamed into the
+     * encoder, so the decoded image is never held whole in memory. The
+     * option list ends early, at the NULL, when there is no profile.
+     */
     {
         int box = r2b_media__fit_box(ow, oh, o->original_max_pixels);
 
-        /* One decode: original through thumbnail (shrink-on-load, upright,
-         * sRGB; an embedded profile is applied, not thrown away), then in memory. */
-        /* (the option list ends early, at the NULL, when there is no profile) */
         if (vips_thumbnail(path, &orig, box, "height", box, "size", VIPS_SIZE_DOWN, "fail_on",
                            VIPS_FAIL_ON_ERROR, has_icc ? "export_profile" : NULL, "srgb",
-                           NULL) != 0 ||
-            (decoded = vips_image_copy_memory(orig)) == NULL) {
+                           NULL) != 0) {
             vips_fail(err, R2B_ERR_REJECTED, "cannot decode");
             st = reject(r, R2B_REJECT_CORRUPT, err, "%s is corrupt or truncated: %s", r->type,
                         err ? err->message : "");
             goto cleanup;
         }
-        /*
-         * The styles are saved from an image that never had metadata: the bare
-         * pixel buffer, wrapped anew. Savers' "strip" is not trusted (libvips
-         * 8.14's webpsave keeps EXIF and XMP, GPS included, despite strip).
-         */
-        size_t bytes = (size_t)vips_image_get_width(decoded) *
-                       (size_t)vips_image_get_height(decoded) *
-                       (size_t)vips_format_sizeof(vips_image_get_format(decoded)) *
-                       (size_t)vips_image_get_bands(decoded);
-
-        mem = vips_image_new_from_memory(vips_image_get_data(decoded), bytes,
-                                         vips_image_get_width(decoded),
-                                         vips_image_get_height(decoded),
-                                         vips_image_get_bands(decoded),
-                                         vips_image_get_format(decoded));
-        if (mem == NULL) {
-            vips_fail(err, R2B_ERR_NOMEM, "cannot wrap decoded pixels");
-            st = R2B_ERR_NOMEM;
-            goto cleanup;
-        }
-        /* a wrapped buffer is "multiband": say what the pixels are (sRGB,
-         * b-w, with alpha), or alpha would not be recognised as such */
-        mem->Type = vips_image_get_interpretation(decoded);
-        /* and that it is read top to bottom: without this hint libvips 8.14
-         * skips the cache between shrink and reduce and redoes the shrink for
-         * every output tile of `small` (measured: 330 ms -> 54 ms) */
-        vips_image_set_int(mem, VIPS_META_SEQUENTIAL, 1);
     }
     style_formats(r->type, r->animated, &orig_ct, &orig_ext, &small_ct, &small_ext);
     if ((st = add_style(r, dir, "original", orig_ct, orig_ext, err)) != R2B_OK)
         goto cleanup;
-    if (is_gif && !r->animated && pixels > o->original_max_pixels) {
-        /* a static GIF larger than the original style: shrunk like any
-         * image, still a GIF (libvips' cgif saver, metadata-free pixels) */
-        if (vips_gifsave(mem, r->styles[0].path, NULL) != 0) {
-            vips_fail(err, R2B_ERR_IO, "cannot write gif");
-            st = R2B_ERR_IO;
-            goto cleanup;
-        }
-        r->styles[0].width = vips_image_get_width(mem);
-        r->styles[0].height = vips_image_get_height(mem);
-        if ((st = digest_file(r->styles[0].path, &r->styles[0], err)) != R2B_OK)
-            goto cleanup;
-    } else if (is_gif) {
+    if (is_gif && (r->animated || pixels <= o->original_max_pixels)) {
         /* Mastodon keeps a GIF original (animated within the GIF limit):
          * frames untouched, metadata blocks dropped (see gif.c). */
         if ((st = write_stripped_gif(fd, r->styles[0].path, err)) != R2B_OK) {
@@ -660,24 +720,48 @@ static enum r2b_status process_image(const char *path, int fd, const char *dir,
             goto cleanup;
         r->styles[0].width = w;
         r->styles[0].height = h;
-    } else if ((st = save_style(mem, &r->styles[0], o->jpeg_quality, err)) != R2B_OK) {
-        goto cleanup;
+    } else {
+        /* a static GIF larger than the original style is shrunk like any
+         * image and stays a GIF (style_formats); the rest are re-encoded */
+        st = save_style(orig, &r->styles[0], o->jpeg_quality, err);
+        if (st == R2B_ERR_REJECTED)
+            st = reject(r, R2B_REJECT_CORRUPT, err, "%s is corrupt or truncated: %s", r->type,
+                        err ? err->message : "");
+        if (st != R2B_OK)
+            goto cleanup;
     }
+    /*
+     * `small`: from the original just written, which is upright, sRGB,
+     * metadata-free and at most 8.3 MP; shrink-on-load makes it cheap (a
+     * JPEG is decoded at 1/2..1/8 scale). Held in memory (<= 230,400 px) so
+     * the blurhash reuses its pixels. A failure here is ours, not the
+     * uploader's, except for a kept GIF, which is the uploader's bytes.
+     */
     {
-        int sw = vips_image_get_width(mem), sh = vips_image_get_height(mem);
-        int box = r2b_media__fit_box(sw, sh, o->small_max_pixels);
+        int box = r2b_media__fit_box(r->styles[0].width, r->styles[0].height,
+                                     o->small_max_pixels);
 
-        if (vips_thumbnail_image(mem, &small, box, "height", box, "size", VIPS_SIZE_DOWN,
-                                 "no_rotate", TRUE, NULL) != 0 ||
+        if (vips_thumbnail(r->styles[0].path, &small, box, "height", box, "size",
+                           VIPS_SIZE_DOWN, "fail_on", VIPS_FAIL_ON_ERROR, NULL) != 0 ||
             (small_mem = vips_image_copy_memory(small)) == NULL) {
-            vips_fail(err, R2B_ERR_IO, "cannot resize to small");
-            st = R2B_ERR_IO;
+            if (is_gif) {
+                vips_fail(err, R2B_ERR_REJECTED, "cannot decode");
+                st = reject(r, R2B_REJECT_CORRUPT, err, "%s is corrupt or truncated: %s",
+                            r->type, err ? err->message : "");
+            } else {
+                vips_fail(err, R2B_ERR_IO, "cannot read back the original style");
+                st = R2B_ERR_IO;
+            }
             goto cleanup;
         }
     }
-    if ((st = add_style(r, dir, "small", small_ct, small_ext, err)) != R2B_OK ||
-        (st = save_style(small_mem, &r->styles[1], o->jpeg_quality, err)) != R2B_OK)
+    if ((st = add_style(r, dir, "small", small_ct, small_ext, err)) != R2B_OK)
         goto cleanup;
+    if ((st = save_style(small_mem, &r->styles[1], o->jpeg_quality, err)) != R2B_OK) {
+        if (st == R2B_ERR_REJECTED) /* pixels in memory cannot fail to decode */
+            st = r2b_error_set(err, R2B_ERR_IO, "cannot encode the small style");
+        goto cleanup;
+    }
     compute_blurhash(small_mem, r->blurhash, sizeof(r->blurhash));
     r->transcoded = 1;
 cleanup:
@@ -685,10 +769,6 @@ cleanup:
         g_object_unref(small_mem);
     if (small)
         g_object_unref(small);
-    if (mem)
-        g_object_unref(mem); /* before `decoded`, whose pixels it borrows */
-    if (decoded)
-        g_object_unref(decoded);
     if (orig)
         g_object_unref(orig);
     if (hdr)
