@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include <magic.h>
+#include <gmodule.h>
 #include <vips/vips.h>
 
 #include "media_int.h"
@@ -121,6 +122,49 @@ static void glib_log(const gchar *domain, GLogLevelFlags level, const gchar *msg
     r2b_log(R2B_LOG_DEBUG, "%s: %s", domain ? domain : "glib", msg);
 }
 
+/*
+ * Starts libvips with one loadable module, HEIF, instead of all of them.
+ * vips_init() loads every module in $VIPSHOME/lib/vips-modules-X.Y
+ * (ImageMagick, Poppler, OpenSlide, JPEG XL on Debian): loaders r2bridge
+ * blocks anyway, that cost ~8 MiB of resident memory per process and put
+ * large parsers in an address space that handles hostile files. VIPSHOME is
+ * pointed at a directory that does not exist for the duration of
+ * vips_init() (and restored after), then the HEIF module is opened as
+ * vips_init() would have opened it. Called before any thread exists.
+ */
+static enum r2b_status start_vips(struct r2b_error *err)
+{
+    const char *old = getenv("VIPSHOME");
+    char *saved = old ? strdup(old) : NULL;
+    char module[512];
+    GModule *heif;
+    int rc;
+
+    if (old && saved == NULL)
+        return r2b_error_set(err, R2B_ERR_NOMEM, "out of memory");
+    setenv("VIPSHOME", "/nonexistent/r2bridge-no-vips-modules", 1);
+    rc = VIPS_INIT("r2bridge");
+    if (saved) {
+        setenv("VIPSHOME", saved, 1);
+        free(saved);
+    } else {
+        unsetenv("VIPSHOME");
+    }
+    if (rc != 0) {
+        r2b_error_set(err, R2B_ERR_UNSUPPORTED, "cannot start libvips: %s", vips_error_buffer());
+        vips_error_clear();
+        return R2B_ERR_UNSUPPORTED;
+    }
+    snprintf(module, sizeof(module), "%s/vips-modules-%d.%d/vips-heif.%s", R2B_VIPS_LIBDIR,
+             VIPS_MAJOR_VERSION, VIPS_MINOR_VERSION, G_MODULE_SUFFIX);
+    heif = g_module_open(module, G_MODULE_BIND_LAZY);
+    if (heif)
+        g_module_make_resident(heif); /* it registers GTypes: never unloaded */
+    else /* a libvips built without it: HEIC/HEIF/AVIF uploads will be refused */
+        r2b_log(R2B_LOG_DEBUG, "media: no libvips HEIF module: %s", g_module_error());
+    return R2B_OK;
+}
+
 enum r2b_status r2b_media_global_init(struct r2b_error *err)
 {
     static const char *const allowed_loaders[] = {
@@ -132,10 +176,8 @@ enum r2b_status r2b_media_global_init(struct r2b_error *err)
     pthread_mutex_lock(&magic_lock);
     if (media_ready)
         goto done;
-    if (VIPS_INIT("r2bridge") != 0) {
-        st = r2b_error_set(err, R2B_ERR_UNSUPPORTED, "cannot start libvips: %s",
-                           vips_error_buffer());
-        vips_error_clear();
+    if (start_vips(err) != R2B_OK) {
+        st = err ? err->code : R2B_ERR_UNSUPPORTED;
         goto done;
     }
     /* Untrusted input: no "unfuzzed" loaders (libvips' own list), and of the
