@@ -605,8 +605,9 @@ note "$FAULTS4 faults injected in $(jf "$T/fault-stats.json" 'd["total"]') reque
 note "completed in $runs4 run(s)"
 check "migration under faults completes: exit 0 (run $runs4 of at most 2)" eval 'is $rc 0'
 check "at least 15 faults were actually injected ($FAULTS4)" eval '[ "$FAULTS4" -ge 15 ]'
+# (part 1 may be cut more than once: the method=PUT rules with skip= can land on it too)
 check "the multipart file met its own: a part cut mid-body, a 503 on create, a 500 on complete" \
-  eval 'is "$(seen "param=partNumber=1&fault=reset-mid-body")" 1 && is "$(seen "method=POST&param=uploads&fault=503")" 1 && is "$(seen "method=POST&fault=500")" 1'
+  eval '[ "$(seen "param=partNumber=1&fault=reset-mid-body")" -ge 1 ] && is "$(seen "method=POST&param=uploads&fault=503")" 1 && is "$(seen "method=POST&fault=500")" 1'
 "$BIN" manifest ls --json >"$T/fault.jsonl" 2>"$T/err"
 S3_ENDPOINT=$REAL h check "$SRC4" "$TOP4" "$T/fault.jsonl" "$PUB" "$PRIV" >"$T/check4.json" 2>"$T/err"
 check "nothing lost or corrupted: all $N4 objects byte-identical (boto3), manifest == tree" \

@@ -18,6 +18,7 @@ static const char *const all_vars[] = {
     "R2B_PRIVATE_BUCKET", "R2B_MANIFEST",   "AWS_ACCESS_KEY_ID",  "AWS_SECRET_ACCESS_KEY",
     "AWS_SESSION_TOKEN", "S3_OVERRIDE_PATH_STYLE", "S3_MULTIPART_THRESHOLD", "R2B_PART_SIZE",
     "R2B_PARALLEL",    "S3_RETRY_LIMIT",    "S3_OPEN_TIMEOUT",    "S3_READ_TIMEOUT",
+    "R2B_PAYLOAD_SHA256",
 };
 
 struct fixture {
@@ -96,6 +97,7 @@ static void test_env_file_syntax(void **state)
                "AWS_SECRET_ACCESS_KEY=\"se\\\"cret with spaces\"\n"
                "S3_OVERRIDE_PATH_STYLE=TRUE\n"
                "S3_MULTIPART_THRESHOLD=20971520\n"
+               "R2B_PAYLOAD_SHA256=yes\n"
                "UNKNOWN_THING=whatever\n",
                0600);
     r2b_config_init(&cfg);
@@ -107,6 +109,7 @@ static void test_env_file_syntax(void **state)
     assert_string_equal(cfg.access_key, "AKID#not-a-comment");
     assert_string_equal(cfg.secret_key, "se\"cret with spaces");
     assert_int_equal(cfg.path_style, 1);
+    assert_int_equal(cfg.payload_sha256, 1);
     assert_true(cfg.multipart_threshold_bytes == 20971520);
     assert_int_equal(cfg.env_file_insecure, 0);
     assert_int_equal(r2b_config_check_s3(&cfg, &err), R2B_OK);
@@ -155,6 +158,7 @@ static void test_bad_values(void **state)
         const char *needle; /* the error must name the variable */
     } cases[] = {
         {"S3_OVERRIDE_PATH_STYLE=maybe\n", "S3_OVERRIDE_PATH_STYLE"},
+        {"R2B_PAYLOAD_SHA256=perhaps\n", "R2B_PAYLOAD_SHA256"},
         {"S3_RETRY_LIMIT=-1\n", "S3_RETRY_LIMIT"},
         {"S3_RETRY_LIMIT=999\n", "S3_RETRY_LIMIT"},
         {"R2B_PART_SIZE=1024\n", "R2B_PART_SIZE"}, /* below R2's 5 MiB */

@@ -269,6 +269,52 @@ static void test_multipart_parallel(void **state)
     r2b_s3_client_free(c);
 }
 
+/*
+ * Object bodies are sent as UNSIGNED-PAYLOAD bound by a signed Content-MD5
+ * by default, with SHA-256 in the signature when sha256_object_bodies is set
+ * (R2B_PAYLOAD_SHA256): the real server accepts both, single and multipart.
+ */
+static void test_payload_modes(void **state)
+{
+    uint64_t sizes[2] = {70001, 11ULL * 1024 * 1024 + 7};
+    struct r2b_s3_put_options po = {"image/png", NULL, 0, NULL, NULL, NULL};
+    struct r2b_s3_object put, head;
+    struct r2b_error err;
+    char key[256], path[512], expect[80];
+
+    (void)state;
+    for (int mode = 0; mode < 3; mode++) {
+        struct r2b_s3_client *c = new_client(NULL, 2);
+
+        c->opts.multipart_threshold_bytes = 8 * 1024 * 1024;
+        c->opts.sha256_object_bodies = mode == 1;
+        c->opts.unsigned_payload = mode == 2;
+        for (int i = 0; i < 2; i++) {
+            int fd = make_file(sizes[i], 40u + (unsigned)(mode * 2 + i), path);
+            char name[64];
+
+            snprintf(name, sizeof(name), "payload/mode%d-%d.bin", mode, i);
+            key_of(key, sizeof(key), name);
+            struct r2b_s3_source src;
+
+            r2b_s3_source_fd(&src, fd, 0, sizes[i]);
+            if (r2b_s3_expected_etag(c, &src, &po, expect, &err) != R2B_OK)
+                fail_msg("expected etag: %s", err.message);
+            if (r2b_s3_put_file(c, E.bucket, key, path, &po, &put, &err) != R2B_OK)
+                fail_msg("put mode %d size %llu: %s", mode, (unsigned long long)sizes[i],
+                         err.message);
+            assert_string_equal(put.etag, expect);
+            assert_int_equal(r2b_s3_head(c, E.bucket, key, &head, &err), R2B_OK);
+            assert_true(head.size_bytes == sizes[i]);
+            assert_string_equal(head.etag, expect);
+            assert_object_equals_fd(c, key, fd);
+            close(fd);
+            unlink(path);
+        }
+        r2b_s3_client_free(c);
+    }
+}
+
 static int count_uploads_with(struct r2b_s3_client *c, const char *upload_id)
 {
     struct r2b_sigv4_param params[1] = {{"uploads", NULL}};
@@ -547,6 +593,7 @@ int main(void)
         cmocka_unit_test(test_put_head_get),
         cmocka_unit_test(test_put_from_callback),
         cmocka_unit_test(test_multipart_parallel),
+        cmocka_unit_test(test_payload_modes),
         cmocka_unit_test(test_multipart_steps_and_abort),
         cmocka_unit_test(test_odd_keys_and_pagination),
         cmocka_unit_test(test_copy_delete),

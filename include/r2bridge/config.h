@@ -20,6 +20,8 @@
  *   R2B_PRIVATE_TTL         cap on presigned URLs for private media, s (default 900)
  *   R2B_DIRECT_TTL          cap on presigned URLs for direct media, s (default 300)
  *   R2B_TMPDIR              where transcoded styles are written (default $TMPDIR or /tmp)
+ *   R2B_PAYLOAD_SHA256      "true": sign object bodies' SHA-256 too (default false:
+ *                           UNSIGNED-PAYLOAD, bound to the signature by Content-MD5)
  *
  * Precedence: an explicitly loaded env file overrides nothing that is already
  * set in the process environment (Mastodon's own dotenv behaves the same).
@@ -47,6 +49,7 @@ struct r2b_config {
     char *secret_key;    /* secret */
     char *session_token; /* secret */
     int path_style;
+    int payload_sha256; /* R2B_PAYLOAD_SHA256: also SHA-256 object bodies (see s3.h) */
     uint64_t multipart_threshold_bytes;
     uint64_t part_size_bytes;
     int parallel;

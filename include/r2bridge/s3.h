@@ -54,6 +54,14 @@ struct r2b_s3_options {
     long retry_base_ms;   /* first backoff ceiling (default 100) */
     long retry_cap_ms;    /* largest backoff ceiling (default 20000) */
     int unsigned_payload; /* sign UNSIGNED-PAYLOAD instead of hashing bodies (HTTPS only is wise) */
+    /*
+     * Object bodies (PutObject, UploadPart) carry a signed Content-MD5 that
+     * the server checks, which binds the body to the signature: by default
+     * they are sent as UNSIGNED-PAYLOAD and only MD5 is computed (SHA-256 of
+     * every byte would be a third more CPU for no added integrity). 1: hash
+     * them with SHA-256 as well (config R2B_PAYLOAD_SHA256=true).
+     */
+    int sha256_object_bodies;
     uint64_t multipart_threshold_bytes; /* bodies larger than this go multipart */
     uint64_t part_size_bytes;           /* preferred part size (raised to fit 10,000 parts) */
     int parallel;                       /* parts in flight for one multipart upload */

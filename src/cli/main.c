@@ -44,7 +44,7 @@ static void print_help(FILE *f)
             "  S3_MULTIPART_THRESHOLD S3_OPEN_TIMEOUT S3_READ_TIMEOUT S3_RETRY_LIMIT\n"
             "  AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY R2B_PART_SIZE R2B_PARALLEL\n"
             "  S3_ALIAS_HOST R2B_PRIVATE_BUCKET R2B_MANIFEST R2B_PRIVATE_TTL R2B_DIRECT_TTL\n"
-            "  R2B_TMPDIR\n\n"
+            "  R2B_TMPDIR R2B_PAYLOAD_SHA256(false)\n\n"
             "exit codes:\n"
             "  0  done\n"
             "  1  failed (see the message)\n"

@@ -322,6 +322,17 @@ enum r2b_status r2b_config_load(struct r2b_config *cfg, const char *env_file, st
         }
         cfg->path_style = b;
     }
+    v = lookup(t, "R2B_PAYLOAD_SHA256");
+    if (v && *v) {
+        int b = r2b_config_parse_bool(v);
+
+        if (b < 0) {
+            rc = r2b_error_set(err, R2B_ERR_CONFIG,
+                               "R2B_PAYLOAD_SHA256 must be true or false, not '%s'", v);
+            goto cleanup;
+        }
+        cfg->payload_sha256 = b;
+    }
     if ((rc = set_u64(&cfg->multipart_threshold_bytes, t, "S3_MULTIPART_THRESHOLD", 0,
                       MAX_PART_SIZE * 10000, err)) != R2B_OK ||
         (rc = set_u64(&cfg->part_size_bytes, t, "R2B_PART_SIZE", MIN_PART_SIZE, MAX_PART_SIZE,
@@ -386,6 +397,7 @@ enum r2b_status r2b_config_describe(const struct r2b_config *cfg, struct r2b_buf
     st |= describe_line(out, "S3_REGION", cfg->region);
     st |= describe_line(out, "S3_ALIAS_HOST", cfg->alias_host);
     st |= describe_line(out, "S3_OVERRIDE_PATH_STYLE", cfg->path_style ? "true" : "false");
+    st |= describe_line(out, "R2B_PAYLOAD_SHA256", cfg->payload_sha256 ? "true" : "false");
     st |= r2b_buf_addf(out, "S3_MULTIPART_THRESHOLD=%llu\n",
                        (unsigned long long)cfg->multipart_threshold_bytes);
     st |= r2b_buf_addf(out, "S3_OPEN_TIMEOUT=%ld\n", cfg->connect_timeout_ms / 1000);

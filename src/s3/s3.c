@@ -55,6 +55,7 @@ void r2b_s3_options_from_config(struct r2b_s3_options *o, const struct r2b_confi
     o->multipart_threshold_bytes = cfg->multipart_threshold_bytes;
     o->part_size_bytes = cfg->part_size_bytes;
     o->parallel = cfg->parallel;
+    o->sha256_object_bodies = cfg->payload_sha256;
 }
 
 /* Splits "scheme://host[:port][/]" into scheme and Host header value. */
@@ -802,10 +803,11 @@ static enum r2b_status check_names(const char *bucket, const char *key, struct r
     return R2B_OK;
 }
 
-/* Content-MD5 (base64) and hex MD5 + SHA-256 of a source range, in one pass. */
-enum r2b_status r2b_s3__digest_range(struct r2b_s3_client *c, const struct r2b_s3_source *src,
-                                     uint64_t offset, uint64_t size, char sha_hex[65],
-                                     char md5_hex[33], char md5_b64[25], struct r2b_error *err);
+int r2b_s3__body_sha(const struct r2b_s3_client *c)
+{
+    return !c->opts.unsigned_payload && c->opts.sha256_object_bodies;
+}
+
 enum r2b_status r2b_s3__digest_range(struct r2b_s3_client *c, const struct r2b_s3_source *src,
                                      uint64_t offset, uint64_t size, char sha_hex[65],
                                      char md5_hex[33], char md5_b64[25], struct r2b_error *err)
@@ -813,7 +815,10 @@ enum r2b_status r2b_s3__digest_range(struct r2b_s3_client *c, const struct r2b_s
     struct r2b_digest d;
     uint64_t done = 0;
 
-    r2b_digest_init(&d);
+    if (sha_hex)
+        r2b_digest_init(&d);
+    else
+        r2b_digest_init_md5(&d);
     while (done < size) {
         uint64_t left = size - done;
         size_t want = left < R2B_S3_IOBUF_BYTES ? (size_t)left : R2B_S3_IOBUF_BYTES;
@@ -847,7 +852,8 @@ enum r2b_status r2b_s3__put_single(struct r2b_s3_client *c, const char *bucket, 
 
     if (src->size_bytes > R2B_S3_MAX_SINGLE_PUT_BYTES)
         return r2b_error_set(err, R2B_ERR_LIMIT, "single PUT larger than 5 GiB: use multipart");
-    st = r2b_s3__digest_range(c, src, 0, src->size_bytes, sha_hex, md5_hex, md5_b64, err);
+    st = r2b_s3__digest_range(c, src, 0, src->size_bytes, r2b_s3__body_sha(c) ? sha_hex : NULL,
+                              md5_hex, md5_b64, err);
     if (st != R2B_OK)
         return st;
     hdrs[nh++] = (struct r2b_sigv4_header){"Content-MD5", md5_b64};
@@ -865,7 +871,7 @@ enum r2b_status r2b_s3__put_single(struct r2b_s3_client *c, const char *bucket, 
     req.body_bytes = src->size_bytes;
     req.upload = 1;
     req.out_fd = -1;
-    req.payload_hash = c->opts.unsigned_payload ? R2B_SIGV4_UNSIGNED_PAYLOAD : sha_hex;
+    req.payload_hash = r2b_s3__body_sha(c) ? sha_hex : R2B_SIGV4_UNSIGNED_PAYLOAD;
     req.expect_md5_hex = md5_hex;
     st = r2b_s3__perform(c, &req, &resp, err);
     if (st != R2B_OK)

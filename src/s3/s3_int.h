@@ -61,6 +61,14 @@ struct s3_response {
 };
 
 /* Sends with retries; classifies failures into `err`. */
+/* Content-MD5 (base64) and hex MD5 (+ SHA-256 unless sha_hex is NULL) of a source range, in one pass. */
+enum r2b_status r2b_s3__digest_range(struct r2b_s3_client *c, const struct r2b_s3_source *src,
+                                     uint64_t offset, uint64_t size, char sha_hex[65],
+                                     char md5_hex[33], char md5_b64[25], struct r2b_error *err);
+
+/* Whether an object body (PutObject, UploadPart: signed Content-MD5) is SHA-256 hashed too. */
+int r2b_s3__body_sha(const struct r2b_s3_client *c);
+
 enum r2b_status r2b_s3__perform(struct r2b_s3_client *c, const struct s3_request *req,
                                 struct s3_response *resp, struct r2b_error *err);
 

@@ -11,10 +11,6 @@
 
 #include "s3_int.h"
 
-enum r2b_status r2b_s3__digest_range(struct r2b_s3_client *c, const struct r2b_s3_source *src,
-                                     uint64_t offset, uint64_t size, char sha_hex[65],
-                                     char md5_hex[33], char md5_b64[25], struct r2b_error *err);
-
 #define MIB (1024ULL * 1024)
 
 enum r2b_status r2b_s3_part_plan(uint64_t size_bytes, uint64_t preferred_bytes,
@@ -103,7 +99,8 @@ enum r2b_status r2b_s3_multipart_upload_part(struct r2b_s3_client *c, const char
     if (part_number < 1 || part_number > R2B_S3_MAX_PARTS)
         return r2b_error_set(err, R2B_ERR_INVALID, "part number %u out of range 1..10000",
                              part_number);
-    st = r2b_s3__digest_range(c, src, offset, size_bytes, sha_hex, md5_hex, md5_b64, err);
+    st = r2b_s3__digest_range(c, src, offset, size_bytes, r2b_s3__body_sha(c) ? sha_hex : NULL,
+                              md5_hex, md5_b64, err);
     if (st != R2B_OK)
         return st;
     snprintf(num, sizeof(num), "%u", part_number);
@@ -123,7 +120,7 @@ enum r2b_status r2b_s3_multipart_upload_part(struct r2b_s3_client *c, const char
     req.body_bytes = size_bytes;
     req.upload = 1;
     req.out_fd = -1;
-    req.payload_hash = c->opts.unsigned_payload ? R2B_SIGV4_UNSIGNED_PAYLOAD : sha_hex;
+    req.payload_hash = r2b_s3__body_sha(c) ? sha_hex : R2B_SIGV4_UNSIGNED_PAYLOAD;
     req.expect_md5_hex = md5_hex;
     st = r2b_s3__perform(c, &req, &resp, err);
     if (st != R2B_OK)
@@ -382,11 +379,11 @@ static enum r2b_status resume_parts(struct r2b_s3_client *c, const char *bucket,
         uint64_t off = (uint64_t)i * j->part_bytes;
         uint64_t len =
             src->size_bytes - off < j->part_bytes ? src->size_bytes - off : j->part_bytes;
-        char sha[65], md5[33], b64[25];
+        char md5[33], b64[25];
 
         if (sp.remote[i][0] == '\0' || sp.remote_size[i] != len)
             continue;
-        if ((st = r2b_s3__digest_range(c, src, off, len, sha, md5, b64, err)) != R2B_OK)
+        if ((st = r2b_s3__digest_range(c, src, off, len, NULL, md5, b64, err)) != R2B_OK)
             goto done;
         if (strcmp(md5, sp.remote[i]) == 0) { /* our bytes: keep the part */
             j->have[i] = 1;
@@ -538,7 +535,7 @@ enum r2b_status r2b_s3_expected_etag(struct r2b_s3_client *c, const struct r2b_s
                                      const struct r2b_s3_put_options *opts, char etag[80],
                                      struct r2b_error *err)
 {
-    char sha[65], md5[33], b64[25];
+    char md5[33], b64[25];
     uint64_t part = 0;
     unsigned n = 0;
     struct r2b_digest all;
@@ -549,7 +546,7 @@ enum r2b_status r2b_s3_expected_etag(struct r2b_s3_client *c, const struct r2b_s
     if (!((opts && opts->force_multipart && src->size_bytes > 0) ||
           src->size_bytes > c->opts.multipart_threshold_bytes ||
           src->size_bytes > R2B_S3_MAX_SINGLE_PUT_BYTES)) {
-        st = r2b_s3__digest_range(c, src, 0, src->size_bytes, sha, md5, b64, err);
+        st = r2b_s3__digest_range(c, src, 0, src->size_bytes, NULL, md5, b64, err);
         if (st == R2B_OK)
             r2b_strlcpy(etag, md5, 80);
         return st;
@@ -561,7 +558,7 @@ enum r2b_status r2b_s3_expected_etag(struct r2b_s3_client *c, const struct r2b_s
         uint64_t off = (uint64_t)i * part,
                  len = src->size_bytes - off < part ? src->size_bytes - off : part;
 
-        if ((st = r2b_s3__digest_range(c, src, off, len, sha, md5, b64, err)) != R2B_OK)
+        if ((st = r2b_s3__digest_range(c, src, off, len, NULL, md5, b64, err)) != R2B_OK)
             return st;
         r2b_hex_decode(md5, bin, sizeof(bin));
         r2b_digest_update(&all, bin, sizeof(bin));

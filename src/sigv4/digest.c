@@ -11,6 +11,7 @@
 struct digest_state {
     SHA256_CTX sha;
     MD5_CTX md5;
+    int md5_only; /* r2b_digest_init_md5(): no SHA-256 */
 };
 
 _Static_assert(sizeof(struct digest_state) <= sizeof(((struct r2b_digest *)0)->state),
@@ -117,6 +118,16 @@ void r2b_digest_init(struct r2b_digest *d)
 
     SHA256_Init(&s->sha);
     MD5_Init(&s->md5);
+    s->md5_only = 0;
+    d->bytes = 0;
+}
+
+void r2b_digest_init_md5(struct r2b_digest *d)
+{
+    struct digest_state *s = (struct digest_state *)(void *)d->state;
+
+    MD5_Init(&s->md5);
+    s->md5_only = 1;
     d->bytes = 0;
 }
 
@@ -124,7 +135,8 @@ void r2b_digest_update(struct r2b_digest *d, const void *data, size_t n)
 {
     struct digest_state *s = (struct digest_state *)(void *)d->state;
 
-    SHA256_Update(&s->sha, data, n);
+    if (!s->md5_only)
+        SHA256_Update(&s->sha, data, n);
     MD5_Update(&s->md5, data, n);
     d->bytes += n;
 }
@@ -134,10 +146,15 @@ void r2b_digest_final(struct r2b_digest *d, char sha256_hex[65], char md5_hex[33
     struct digest_state *s = (struct digest_state *)(void *)d->state;
     unsigned char sha[32], md5[16];
 
-    SHA256_Final(sha, &s->sha);
     MD5_Final(md5, &s->md5);
-    if (sha256_hex)
-        r2b_hex_lower(sha, sizeof(sha), sha256_hex);
+    if (s->md5_only) {
+        if (sha256_hex)
+            sha256_hex[0] = '\0';
+    } else {
+        SHA256_Final(sha, &s->sha);
+        if (sha256_hex)
+            r2b_hex_lower(sha, sizeof(sha), sha256_hex);
+    }
     if (md5_hex)
         r2b_hex_lower(md5, sizeof(md5), md5_hex);
     if (md5_b64)
