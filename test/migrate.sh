@@ -635,11 +635,16 @@ ln -s "$T/outside" "$SRC5/$TOP5/cache/escape"
 : >"$M5/000/000/003/original/empty.jpg"
 h odd-file "$M5/000/000/004/original" 'bad\xffname.jpg'
 h odd-file "$M5/000/000/005/original" 'new\nline.jpg'
-NGOOD5=$(($(jf "$T/gen5.json" 'd["files"]') + 3))
-BGOOD5=$(($(jf "$T/gen5.json" 'd["bytes"]') + 12000))
+# a followers-only post of a big account: one map line of 20,001 audience ids (~140 KB)
+mkdir -p "$M5/222/000/001/original"
+head -c 3000 /dev/urandom >"$M5/222/000/001/original/crowd.jpg"
+CROWD=$TOP5/media_attachments/files/222/000/001/original/crowd.jpg
+NGOOD5=$(($(jf "$T/gen5.json" 'd["files"]') + 4))
+BGOOD5=$(($(jf "$T/gen5.json" 'd["bytes"]') + 15000))
 P111=$TOP5/media_attachments/files/111/
 EXACT=$TOP5/media_attachments/files/111/222/333/original/exact.jpg
-printf '# visibility map\n\n%s,private,42,7,8,9\n%s,direct,43,5\n' "$P111" "$EXACT" >"$T/map.csv"
+printf '# visibility map\n\n%s,private,42,7,8,9\n%s,direct,43,5\n%s,private,44,%s\n' "$P111" "$EXACT" \
+  "$CROWD" "$(seq 100000 120000 | paste -sd, -)" >"$T/map.csv"
 export R2B_MANIFEST=sqlite://$T/misc.db
 
 ctl reset >/dev/null
@@ -674,7 +679,7 @@ check "the name with a control character is reported" eval 'fails "control chara
 check "--json output is valid UTF-8 even with a non-UTF-8 name in it" \
   "$PY" -c 'import sys; open(sys.argv[1], "rb").read().decode("utf-8")' "$T/mig5.json" 2>"$T/err"
 "$BIN" manifest ls --json >"$T/misc.jsonl" 2>"$T/err"
-S3_ENDPOINT=$REAL h check "$SRC5" "$TOP5" "$T/misc.jsonl" "$PUB" "$PRIV" --private "$P111" \
+S3_ENDPOINT=$REAL h check "$SRC5" "$TOP5" "$T/misc.jsonl" "$PUB" "$PRIV" --private "$P111" --private "$CROWD" \
   --forbid-md5 "$SECRET_MD5" >"$T/check5.json" 2>"$T/err"
 check "store == tree: the refused files are in no bucket, the outside file's content nowhere" \
   eval 'is "$(jf "$T/check5.json" "\"%s %s\" % (d[\"objects\"], len(d[\"store_problems\"]))")" "$NGOOD5 0"'
@@ -687,6 +692,10 @@ check "mapped prefix: private bucket, visibility private, owner 42, audience [7,
 run manifest show "$EXACT" --json
 check "an exact key beats its prefix: direct, owner 43, audience [5], private bucket" \
   eval 'is $rc 0 && is "$(json "$out" "\"%s %s %s %s\" % (d[\"bucket\"], d[\"visibility\"], d[\"owner_id\"], d[\"audience\"])")" "$PRIV direct 43 [5]"'
+run manifest show "$CROWD" --json
+save crowd.json # (140 KB: too long for one argv string)
+check "a map line of 140 KB (20,001 audience ids): private, owner 44, every id kept" \
+  eval 'is $rc 0 && is "$(jf "$T/crowd.json" "\"%s %s %s %s %s\" % (d[\"bucket\"], d[\"visibility\"], d[\"owner_id\"], len(d[\"audience\"]), d[\"audience\"][-1])")" "$PRIV private 44 20001 120000"'
 run manifest show "$TOP5/media_attachments/files/000/007/000/original/with space.jpg" --json
 check "an unmapped file: public bucket, public, owner 0" \
   eval 'is $rc 0 && is "$(json "$out" "\"%s %s %s\" % (d[\"bucket\"], d[\"visibility\"], d[\"owner_id\"])")" "$PUB public 0"'

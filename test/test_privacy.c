@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "r2bridge/pipeline.h"
 #include "r2bridge/privacy.h"
 
 enum viewer_kind { V_ANON, V_OWNER, V_AUDIENCE, V_STRANGER, V__COUNT };
@@ -60,6 +61,32 @@ static void expected(enum r2b_visibility vis, int state, enum viewer_kind vk,
     } else {
         *o = R2B_PRIVACY_DENY;
         *r = R2B_DENY_NOT_IN_AUDIENCE;
+    }
+}
+
+/* Keys must match what Paperclip wrote: ("%09d" % id).scan(/\d{3}/).join("/") */
+static void test_id_partition_paperclip(void **state)
+{
+    static const struct {
+        int64_t id;
+        const char *want;
+    } cases[] = {
+        {0, "000/000/000"},
+        {1, "000/000/001"},
+        {123456789, "123/456/789"},
+        {1234567890, "123/456/789"},       /* Paperclip drops the trailing "0" */
+        {12345678901, "123/456/789"},      /* ... and "01" */
+        {123456789012, "123/456/789/012"},
+        {109876543210987654, "109/876/543/210/987/654"}, /* a snowflake id */
+        {INT64_MAX, "922/337/203/685/477/580"},
+        {-5, "000/000/000"},
+    };
+    char out[32];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        r2b_id_partition(cases[i].id, out);
+        assert_string_equal(out, cases[i].want);
     }
 }
 
@@ -227,6 +254,7 @@ static void test_with_manifest(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_id_partition_paperclip),
         cmocka_unit_test(test_full_table),
         cmocka_unit_test(test_ttl_caps),
         cmocka_unit_test(test_unknown_visibility_is_restricted),

@@ -53,8 +53,9 @@ int r2b_key_validate(const char *key, struct r2b_error *err);
 
 /*
  * Paperclip's id partition as Mastodon uses it: the id zero-padded to 9
- * digits (or to a multiple of 3 when longer), in groups of three:
- * 1 -> "000/000/001", 109876543210987654 -> "109/876/543/210/987/654".
+ * digits, in whole groups of three, digits after the last whole group
+ * dropped as Paperclip drops them: 1 -> "000/000/001",
+ * 1234567890 -> "123/456/789", 109876543210987654 -> "109/876/543/210/987/654".
  */
 void r2b_id_partition(int64_t id, char out[32]);
 

@@ -23,7 +23,8 @@
 
 #define QUEUE_CAP 1024
 #define MAX_DEPTH 64
-#define MAP_MAX_LINE 65536
+/* a map line lists an audience: a followers-only post of a big account is long */
+#define MAP_MAX_LINE (64 * 1024 * 1024)
 
 struct map_entry {
     char *prefix;
@@ -89,23 +90,30 @@ static int longest_first(const void *a, const void *b)
 static enum r2b_status load_map(struct migrator *m, const char *path, struct r2b_error *err)
 {
     FILE *f = fopen(path, "r");
-    char *line = malloc(MAP_MAX_LINE);
-    size_t cap = 0;
+    char *line = NULL;
+    size_t cap = 0, line_cap = 0;
+    ssize_t got;
     int lineno = 0;
     enum r2b_status st = R2B_OK;
 
-    if (f == NULL || line == NULL) {
+    if (f == NULL) {
         st = r2b_error_set(err, R2B_ERR_CONFIG, "cannot open visibility map '%s': %s", path,
                            strerror(errno));
         goto done;
     }
-    while (fgets(line, MAP_MAX_LINE, f)) {
+    while ((got = getline(&line, &line_cap, f)) > 0) {
         char *fields[4], *p = line, *save = NULL, *tok;
-        size_t nf = 0, len = strlen(line);
+        size_t nf = 0, len = (size_t)got;
         struct map_entry e;
         uint64_t owner;
 
         lineno++;
+        if (len > MAP_MAX_LINE || memchr(line, '\0', len) != NULL) {
+            st = r2b_error_set(err, R2B_ERR_CONFIG,
+                               "visibility map '%s' line %d: %s", path, lineno,
+                               len > MAP_MAX_LINE ? "longer than 64 MiB" : "contains a NUL byte");
+            goto done;
+        }
         while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
             line[--len] = '\0';
         if (len == 0 || line[0] == '#')
@@ -155,6 +163,11 @@ static enum r2b_status load_map(struct migrator *m, const char *path, struct r2b
             m->map = g;
         }
         m->map[m->n_map++] = e;
+    }
+    if (ferror(f)) {
+        st = r2b_error_set(err, R2B_ERR_CONFIG, "cannot read visibility map '%s': %s", path,
+                           strerror(errno));
+        goto done;
     }
     qsort(m->map, m->n_map, sizeof(*m->map), longest_first);
 done:

@@ -126,16 +126,23 @@ int r2b_key_validate(const char *key, struct r2b_error *err)
     return 0;
 }
 
+/*
+ * Paperclip's :id_partition, as Mastodon uses it: ("%09d" % id).scan(/\d{3}/)
+ * joined by '/'. Digits past the last whole group of three are dropped
+ * (1234567890 -> 123/456/789), exactly as Paperclip does, so that keys match
+ * the files an instance already has.
+ */
 void r2b_id_partition(int64_t id, char out[32])
 {
     char digits[24];
-    int n = snprintf(digits, sizeof(digits), "%lld", (long long)(id < 0 ? 0 : id));
-    int width = n <= 9 ? 9 : (n + 2) / 3 * 3, pad = width - n, o = 0;
+    int n = snprintf(digits, sizeof(digits), "%09lld", (long long)(id < 0 ? 0 : id));
+    int groups = n / 3, o = 0;
 
-    for (int i = 0; i < width; i++) {
-        if (i && i % 3 == 0)
+    for (int g = 0; g < groups; g++) {
+        if (g)
             out[o++] = '/';
-        out[o++] = i < pad ? '0' : digits[i - pad];
+        memcpy(out + o, digits + 3 * g, 3);
+        o += 3;
     }
     out[o] = '\0';
 }
