@@ -65,7 +65,9 @@ class R2BridgeUploadWorker
       'args' => [path, params],
       'jid' => jid,
       'queue' => self.class.get_sidekiq_options['queue'].to_s,
-      'retry' => false,
+      # the job's own retry option, so that "Retry" from the Dead tab runs it
+      # with the usual behaviour (a temporary failure then retries again)
+      'retry' => self.class.get_sidekiq_options['retry'],
       'created_at' => now,
       'failed_at' => now,
       'error_class' => error.class.name,
