@@ -121,44 +121,48 @@ start_sidekiq "$T/sidekiq.log" || bail "sidekiq did not start: $(tail -n 20 "$T/
 echo "# redis 127.0.0.1:$REDIS_PORT, sidekiq $(sidekiq --version 2>/dev/null | head -n 1 || true), proxy 127.0.0.1:$PROXY_PORT"
 
 # --- helpers on the outcomes ----------------------------------------------------------
-# s3 head|list BUCKET KEY_OR_PREFIX: through the real endpoint with boto3
-s3() {
+# s3_count BUCKET PREFIX: objects under PREFIX, through the real endpoint with boto3
+s3_count() {
   python3 - "$@" <<'PY'
-import os, sys, hashlib, boto3, botocore
+import os, sys, boto3
 from botocore.config import Config
-op, bucket, key = sys.argv[1:4]
 c = boto3.client("s3", endpoint_url=os.environ["S3_ENDPOINT"], region_name="auto",
                  aws_access_key_id=os.environ["AWS_ACCESS_KEY_ID"],
                  aws_secret_access_key=os.environ["AWS_SECRET_ACCESS_KEY"],
                  config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}))
-if op == "get":   # size and sha256 of the stored bytes, or "absent"
-    try:
-        body = c.get_object(Bucket=bucket, Key=key)["Body"].read()
-        print(len(body), hashlib.sha256(body).hexdigest())
-    except botocore.exceptions.ClientError as e:
-        print("absent" if e.response["Error"]["Code"] in ("NoSuchKey", "404") else "error " + str(e))
-elif op == "count":  # objects under a prefix
-    print(c.list_objects_v2(Bucket=bucket, Prefix=key).get("KeyCount", 0))
+print(c.list_objects_v2(Bucket=sys.argv[1], Prefix=sys.argv[2]).get("KeyCount", 0))
 PY
 }
 # stored_ok RESULT_FILE: every style of the result is in its bucket with the
-# size and sha256 the worker returned
+# size and sha256 the worker returned (one boto3 process for all styles)
 stored_ok() {
-  local f=$1 style bucket key size sha
-  for style in original small; do
-    read -r bucket key size sha < <(python3 -c 'import json,sys; s=json.load(open(sys.argv[1]))["styles"][sys.argv[2]]; print(s["bucket"], s["key"], s["size"], s["sha256"])' "$f" "$style") || return 1
-    [ "$(s3 get "$bucket" "$key")" = "$size $sha" ] || return 1
-  done
+  python3 - "$1" <<'PY'
+import hashlib, json, os, sys, boto3
+from botocore.config import Config
+c = boto3.client("s3", endpoint_url=os.environ["S3_ENDPOINT"], region_name="auto",
+                 aws_access_key_id=os.environ["AWS_ACCESS_KEY_ID"],
+                 aws_secret_access_key=os.environ["AWS_SECRET_ACCESS_KEY"],
+                 config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}))
+styles = json.load(open(sys.argv[1]))["styles"]
+assert sorted(styles) == ["original", "small"], sorted(styles)
+for s in styles.values():
+    body = c.get_object(Bucket=s["bucket"], Key=s["key"])["Body"].read()
+    assert (len(body), hashlib.sha256(body).hexdigest()) == (s["size"], s["sha256"]), s["key"]
+PY
 }
 remember_keys() { # the keys of a result, removed at the end
   python3 -c 'import json,sys; [print(s["bucket"], s["key"]) for s in json.load(open(sys.argv[1]))["styles"].values()]' "$1" >>"$KEYS_FILE" 2>/dev/null
 }
 manifest() { R2B_MANIFEST="sqlite://$T/manifest.db" "$BIN" manifest "$@" 2>>"$T/manifest.err"; }
 partition() { printf '%018d' "$1" | sed 's/.../&\//g;s/\/$//'; }
-jid_in() { # jid_in SET JID: the entry's field FIELD, e.g. jid_in retry J error_class
-  json "$(sets)" "next((e[\"$3\"] for e in d[\"$1\"] if e[\"jid\"] == \"$2\"), \"\")"
+# snap: SETS = Sidekiq's Retry and Dead sets and queue, as ctl.rb sees them now
+snap() { SETS=$(sets); }
+jid_in() { # jid_in SET JID FIELD: that field of the job in SETS, e.g. jid_in retry J error_class
+  json "$SETS" "next((e[\"$3\"] for e in d[\"$1\"] if e[\"jid\"] == \"$2\"), \"\")"
 }
 in_set() { [ -n "$(jid_in "$1" "$2" jid)" ]; }
+# lands_in SET JID: a fresh snapshot shows JID in SET
+lands_in() { snap && in_set "$1" "$2"; }
 rc=0 # check() prints it on failure
 
 # Media: a photo and a file r2bridge refuses.
@@ -201,15 +205,15 @@ echo "# $((SECONDS - T_START)) s"
 # --- 2. rejected --------------------------------------------------------------------------
 id3=$((BASE_ID + 2))
 jid=$(ctl enqueue "$T/evil.svg" "{\"id\":$id3,\"visibility\":\"public\",\"account_id\":100}")
-wait_for in_set dead "$jid"
+wait_for lands_in dead "$jid"
 check "rejected file: the job is in the Dead set as R2Bridge::RejectedMedia" \
   eval 'is "$(jid_in dead "$jid" error_class)" R2Bridge::RejectedMedia'
 check "rejected file: the reason is recorded (unsupported_type) and reported to the hook" \
   eval 'is "$(jid_in dead "$jid" r2bridge_reject)" unsupported_type && has "$(jid_in dead "$jid" error_message)" "media rejected (unsupported_type)" && is "$(json "$(cat "$OUT/$id3.rejected.json")" "d[\"reason\"]")" unsupported_type'
 check "rejected file: logged with the reason, not retried (Retry set empty)" \
-  eval 'grep -q "WARN.*media rejected (unsupported_type).*attachment $id3; not retried" "$T/sidekiq.log" && is "$(json "$(sets)" "len(d[\"retry\"])")" 0'
+  eval 'grep -q "WARN.*media rejected (unsupported_type).*attachment $id3; not retried" "$T/sidekiq.log" && is "$(json "$SETS" "len(d[\"retry\"])")" 0'
 check "rejected file: nothing in the manifest, nothing in the bucket" \
-  eval '[ -z "$(manifest ls "media_attachments/files/$(partition $id3)/")" ] && is "$(s3 count "$PUBLIC" "media_attachments/files/$(partition $id3)/")" 0'
+  eval '[ -z "$(manifest ls "media_attachments/files/$(partition $id3)/")" ] && is "$(s3_count "$PUBLIC" "media_attachments/files/$(partition $id3)/")" 0'
 
 echo "# $((SECONDS - T_START)) s"
 # --- 3. the S3 server down, then back ------------------------------------------------------
@@ -217,11 +221,11 @@ stop "$PROXY_PID"
 PROXY_PID=""
 id4=$((BASE_ID + 3))
 jid=$(ctl enqueue "$T/photo.jpg" "{\"id\":$id4,\"visibility\":\"public\",\"account_id\":100}")
-wait_for in_set retry "$jid"
+wait_for lands_in retry "$jid"
 check "S3 down: the job is in the Retry set as R2Bridge::TemporaryFailure (exit 75)" \
   eval 'is "$(jid_in retry "$jid" error_class)" R2Bridge::TemporaryFailure && has "$(jid_in retry "$jid" error_message)" "(exit 75)"'
 check "S3 down: nothing claimed stored, nothing in the bucket, not in the Dead set" \
-  eval '[ -z "$(manifest ls "media_attachments/files/$(partition $id4)/" --state stored)" ] && is "$(s3 count "$PUBLIC" "media_attachments/files/$(partition $id4)/")" 0 && ! in_set dead "$jid"'
+  eval '[ -z "$(manifest ls "media_attachments/files/$(partition $id4)/" --state stored)" ] && is "$(s3_count "$PUBLIC" "media_attachments/files/$(partition $id4)/")" 0 && ! in_set dead "$jid"'
 start_proxy "$PROXY_PORT" || bail "the fault proxy did not restart on port $PROXY_PORT: $(tail -n 5 "$T/proxy.err")"
 ctl retry-now # the backoff, fast-forwarded: what Sidekiq's scheduler does when it expires
 wait_for test -s "$OUT/$id4.uploaded.json"
@@ -229,7 +233,7 @@ remember_keys "$OUT/$id4.uploaded.json"
 check "S3 back: the retried job succeeds, objects in the bucket (boto3)" stored_ok "$OUT/$id4.uploaded.json"
 key4=$(json "$(cat "$OUT/$id4.uploaded.json" 2>/dev/null || echo '{}')" 'd["styles"]["small"]["key"]' 2>/dev/null)
 check "S3 back: manifest rows stored; Retry and Dead sets hold no trace of it" \
-  eval 'is "$(json "$(manifest show "$key4" --json)" "d[\"state\"]")" stored && ! in_set retry "$jid" && ! in_set dead "$jid"'
+  eval 'snap && is "$(json "$(manifest show "$key4" --json)" "d[\"state\"]")" stored && ! in_set retry "$jid" && ! in_set dead "$jid"'
 
 echo "# $((SECONDS - T_START)) s"
 # --- 4. a configuration error: fails loudly -----------------------------------------------
@@ -238,16 +242,17 @@ SIDEKIQ_PID=""
 start_sidekiq "$T/sidekiq2.log" -u R2B_PRIVATE_BUCKET || bail "the second sidekiq did not start: $(tail -n 20 "$T/sidekiq2.log")"
 id5=$((BASE_ID + 4))
 jid=$(ctl enqueue "$T/photo.jpg" "{\"id\":$id5,\"visibility\":\"private\",\"account_id\":100}")
-wait_for in_set retry "$jid"
+wait_for lands_in retry "$jid"
 check "config error: R2Bridge::ConfigurationError in the Retry set, with the cause" \
   eval 'is "$(jid_in retry "$jid" error_class)" R2Bridge::ConfigurationError && has "$(jid_in retry "$jid" error_message)" "configuration error (exit 3): private media needs R2B_PRIVATE_BUCKET"'
 check "config error: logged at ERROR" \
   eval 'grep -q "ERROR.*configuration error (exit 3): private media needs R2B_PRIVATE_BUCKET.*attachment $id5" "$T/sidekiq2.log"'
 check "config error: nothing recorded, nothing uploaded to either bucket" \
-  eval '[ -z "$(manifest ls "media_attachments/files/$(partition $id5)/")" ] && is "$(s3 count "$PUBLIC" "media_attachments/files/$(partition $id5)/")$(s3 count "$PRIVATE" "media_attachments/files/$(partition $id5)/")" 00'
+  eval '[ -z "$(manifest ls "media_attachments/files/$(partition $id5)/")" ] && is "$(s3_count "$PUBLIC" "media_attachments/files/$(partition $id5)/")$(s3_count "$PRIVATE" "media_attachments/files/$(partition $id5)/")" 00'
 
 echo "# cases ran in $((SECONDS - T_START)) s"
 # everything Sidekiq logged and kept in Redis, for finish's secret check
 cat "$T/sidekiq.log" "$T/sidekiq2.log" "$OUT"/* >>"$ALL_OUT" 2>/dev/null
-sets >>"$ALL_OUT"
+snap
+echo "$SETS" >>"$ALL_OUT"
 finish
