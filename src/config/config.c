@@ -262,6 +262,21 @@ static enum r2b_status set_str(char **dst, const struct env_table *t, const char
     return *dst ? R2B_OK : R2B_ERR_NOMEM;
 }
 
+/* A true/false setting; left as it is when unset or empty. */
+static enum r2b_status set_bool(int *dst, const struct env_table *t, const char *name,
+                                struct r2b_error *err)
+{
+    const char *v = lookup(t, name);
+    int b;
+
+    if (v == NULL || *v == '\0')
+        return R2B_OK;
+    if ((b = r2b_config_parse_bool(v)) < 0)
+        return r2b_error_set(err, R2B_ERR_CONFIG, "%s must be true or false, not '%s'", name, v);
+    *dst = b;
+    return R2B_OK;
+}
+
 static enum r2b_status set_u64(uint64_t *dst, const struct env_table *t, const char *name,
                                uint64_t min, uint64_t max, struct r2b_error *err)
 {
@@ -283,7 +298,6 @@ enum r2b_status r2b_config_load(struct r2b_config *cfg, const char *env_file, st
     struct env_table *t = calloc(1, sizeof(*t));
     enum r2b_status rc = R2B_OK;
     uint64_t n;
-    const char *v;
     static const char *const str_names[] = {"S3_ENDPOINT", "S3_BUCKET", "S3_REGION",
                                             "S3_ALIAS_HOST", "R2B_PRIVATE_BUCKET", "R2B_MANIFEST",
                                             "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
@@ -311,28 +325,9 @@ enum r2b_status r2b_config_load(struct r2b_config *cfg, const char *env_file, st
         rc = r2b_error_set(err, R2B_ERR_NOMEM, "out of memory loading configuration");
         goto cleanup;
     }
-    v = lookup(t, "S3_OVERRIDE_PATH_STYLE");
-    if (v && *v) {
-        int b = r2b_config_parse_bool(v);
-
-        if (b < 0) {
-            rc = r2b_error_set(err, R2B_ERR_CONFIG,
-                               "S3_OVERRIDE_PATH_STYLE must be true or false, not '%s'", v);
-            goto cleanup;
-        }
-        cfg->path_style = b;
-    }
-    v = lookup(t, "R2B_PAYLOAD_SHA256");
-    if (v && *v) {
-        int b = r2b_config_parse_bool(v);
-
-        if (b < 0) {
-            rc = r2b_error_set(err, R2B_ERR_CONFIG,
-                               "R2B_PAYLOAD_SHA256 must be true or false, not '%s'", v);
-            goto cleanup;
-        }
-        cfg->payload_sha256 = b;
-    }
+    if ((rc = set_bool(&cfg->path_style, t, "S3_OVERRIDE_PATH_STYLE", err)) != R2B_OK ||
+        (rc = set_bool(&cfg->payload_sha256, t, "R2B_PAYLOAD_SHA256", err)) != R2B_OK)
+        goto cleanup;
     if ((rc = set_u64(&cfg->multipart_threshold_bytes, t, "S3_MULTIPART_THRESHOLD", 0,
                       MAX_PART_SIZE * 10000, err)) != R2B_OK ||
         (rc = set_u64(&cfg->part_size_bytes, t, "R2B_PART_SIZE", MIN_PART_SIZE, MAX_PART_SIZE,
