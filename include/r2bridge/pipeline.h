@@ -149,6 +149,9 @@ enum r2b_status r2b_pipeline_delete(struct r2b_pipeline *p, const char *const *k
 struct r2b_migrate_stats {
     uint64_t files_seen, files_moved, files_skipped, files_failed, files_verified;
     uint64_t files_claimed_elsewhere; /* held by another migrate process (another host) */
+    /* of files_failed, those a later run may well move: network, 5xx, throttling,
+     * a busy manifest, a full disk */
+    uint64_t files_failed_temporary;
     uint64_t bytes_seen, bytes_moved, bytes_skipped;
     int64_t elapsed_ms;
     int done; /* 1 in the final call */
