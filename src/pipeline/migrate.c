@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "pipeline_int.h"
 #include "r2bridge/pipeline.h"
 
 #define QUEUE_CAP 1024
@@ -75,7 +76,8 @@ static void report(struct migrator *m, int temporary, const char *key, const cha
 /* Network, 5xx, throttling, a busy manifest: the kind of failure that passes. */
 static int temporary(const struct r2b_error *e)
 {
-    return e->retryable || e->code == R2B_ERR_NETWORK || e->code == R2B_ERR_INTERRUPTED;
+    return e->retryable || e->code == R2B_ERR_NETWORK || e->code == R2B_ERR_INTERRUPTED ||
+           r2b_pipeline__disk_full(e);
 }
 
 /* --- visibility map -------------------------------------------------------------------------- */
