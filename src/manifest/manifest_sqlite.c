@@ -532,6 +532,15 @@ static enum r2b_status migrate(struct sqlite_impl *s, struct r2b_error *err)
     int version = 0;
     char *msg = NULL;
 
+    /* up to date (every open but the first): no write lock, so that opening
+     * (a `sign` process) never waits behind busy writers */
+    if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &p, NULL) == SQLITE_OK &&
+        sqlite3_step(p) == SQLITE_ROW)
+        version = sqlite3_column_int(p, 0);
+    sqlite3_finalize(p);
+    p = NULL;
+    if (version == R2B_MANIFEST_SCHEMA_VERSION)
+        return R2B_OK;
     if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
         return db_fail(s, err, "open");
     if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &p, NULL) == SQLITE_OK &&
