@@ -207,7 +207,8 @@ static const char *content_type_of(const char *key)
     return "application/octet-stream";
 }
 
-/* Names a migration meets are uploaded as they are, but only valid, printable UTF-8. */
+/* Names a migration meets are uploaded as they are, but only valid, printable
+ * UTF-8 that no path normalization can change (r2b_key_safe). */
 static const char *unsafe_name(const char *key)
 {
     size_t n = strlen(key);
@@ -219,6 +220,8 @@ static const char *unsafe_name(const char *key)
     for (const char *c = key; *c; c++)
         if ((unsigned char)*c < 0x20 || *c == 0x7f)
             return "name has a control character";
+    if (r2b_key_safe(key, NULL) != 0)
+        return "name starts with '/' or has a '.' or '..' segment";
     return NULL;
 }
 
@@ -512,10 +515,15 @@ static void migrate_from_s3(struct migrator *m, struct r2b_manifest *man, struct
     struct r2b_error err;
     char tmp[4096];
     const char *dir = m->cfg->tmp_dir ? m->cfg->tmp_dir : getenv("TMPDIR");
+    const char *why = unsafe_name(key);
     int fd;
 
-    if (unsafe_name(key) == NULL && r2b_manifest_get(man, key, &rec, &err) == R2B_OK &&
-        rec.state == R2B_STATE_STORED && !m->o->verify) {
+    if (why != NULL) { /* never fetched: not even the source gets such a request */
+        report(m, 0, key, "%s: not copied", why);
+        return;
+    }
+    if (r2b_manifest_get(man, key, &rec, &err) == R2B_OK && rec.state == R2B_STATE_STORED &&
+        !m->o->verify) {
         const struct map_entry *me = lookup_map(m, key);
         int restricted = me ? is_restricted(me->vis) : is_restricted(rec.visibility);
         const char *bucket = restricted ? m->cfg->private_bucket : m->cfg->bucket;
