@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # load.sh BINARY: 16 `r2bridge upload` processes at once, in a loop, plus a
 # loop of `r2bridge sign` processes, all sharing one SQLite manifest, for
-# R2B_LOAD_SECONDS (default 20 in CI; the issue's full minute: 60). Checks:
-# no upload and no sign fails (so no "database is locked" reaches a caller),
+# R2B_LOAD_SECONDS (default 20 in CI; the issue's full minute: 60), and one
+# `sign --stdin` stream fed all along. Checks: no upload and no sign fails
+# (so no "database is locked" reaches a caller),
 # every successful upload has its two styles `stored` in the manifest, no
 # record is left pending, and every stored record's object is on the server
 # with the record's size and ETag (listed straight from it with boto3).
@@ -31,7 +32,7 @@ SECONDS_WANTED=${R2B_LOAD_SECONDS:-20}
 WORKERS=16
 P="load-$$-$RANDOM"
 convert -size 480x360 plasma:fractal -seed 3 -quality 85 "$T/photo.jpg" 2>/dev/null
-echo "# $WORKERS upload loops + 1 sign loop for $SECONDS_WANTED s on one SQLite manifest"
+echo "# $WORKERS upload loops, a sign loop and a sign --stdin stream for $SECONDS_WANTED s on one SQLite manifest"
 
 # a few private uploads first, for the sign loop to ask about (owner 100, audience 200)
 for i in 1 2 3; do
@@ -66,10 +67,24 @@ sign_loop() {
   done
 }
 
+# and one long-lived `sign --stdin` (how the web tier asks), fed all along:
+# owner, stranger, in turn, in batches of 100 lines
+sign_stream() {
+  local i
+  while [ "$SECONDS" -lt "$END" ]; do
+    for i in $(seq 1 50); do
+      printf '%s 200\n%s 999\n' "$P/seed$((i % 3 + 1))/original/p.jpg" "$P/seed$((i % 3 + 1))/small/p.jpg"
+    done
+    sleep 0.05 # a steady stream, not a CPU hog next to the uploads
+  done | "$BIN" sign --stdin >"$T/log/stream.out" 2>"$T/log/stream.err"
+  echo $? >"$T/log/stream.rc"
+}
+
 END=$((SECONDS + SECONDS_WANTED))
 START=$SECONDS
 for w in $(seq 1 $WORKERS); do upload_loop "$w" & done
 sign_loop &
+sign_stream &
 wait
 ELAPSED=$((SECONDS - START))
 cat "$T"/log/*.out "$T"/log/*.err >>"$ALL_OUT" 2>/dev/null
@@ -80,13 +95,27 @@ UP_BAD=$(cat "$T"/log/uploads-* | awk '$1 != 0 {print $1}' | sort | uniq -c | tr
 SIGNS=$(wc -l <"$T/log/signs")
 SIGN_BAD=$(awk '$1 != $2' "$T/log/signs" | wc -l)
 LOCKED=$(grep -lE 'locked|busy' "$T"/log/*.err 2>/dev/null | wc -l)
-echo "# $UPLOADS uploads ($UP_OK ok) and $SIGNS signs in $ELAPSED s: $(awk -v n="$UP_OK" -v s="$ELAPSED" 'BEGIN{printf "%.1f", s ? n/s : 0}') uploads/s"
+echo "# $UPLOADS uploads ($UP_OK ok), $SIGNS sign processes, $(wc -l <"$T/log/stream.out") sign --stdin answers in $ELAPSED s: $(awk -v n="$UP_OK" -v s="$ELAPSED" 'BEGIN{printf "%.1f", s ? n/s : 0}') uploads/s"
 
 check "every one of the $WORKERS loops uploaded (at least $WORKERS uploads: $UPLOADS)" eval '[ "$UPLOADS" -ge $WORKERS ]'
 check "every upload succeeded ($UP_OK of $UPLOADS; failures by exit code: ${UP_BAD:-none})" eval 'is "$UP_OK" "$UPLOADS"'
 check "no 'database is locked' (or busy) in any stderr ($LOCKED files)" eval 'is "$LOCKED" 0'
 check "the sign loop ran ($SIGNS signs) and every answer was the expected one ($SIGN_BAD wrong)" \
   eval '[ "$SIGNS" -ge 2 ] && is "$SIGN_BAD" 0'
+# stream answers in order: odd lines the owner (a URL), even lines a stranger (denied)
+STREAM=$(python3 - "$T/log/stream.out" <<'PY'
+import json, sys
+n = bad = 0
+for i, line in enumerate(open(sys.argv[1])):
+    d = json.loads(line)
+    want = (True, None) if i % 2 == 0 else (False, "not_in_audience")
+    bad += (d.get("ok"), d.get("reason")) != want or (want[0] and "X-Amz-Signature" not in d["url"])
+    n += 1
+print(n, bad)
+PY
+)
+check "sign --stdin answered every request right while the uploads ran (answers, wrong: $STREAM)" \
+  eval 'is "$(cat "$T/log/stream.rc")" 0 && [ "${STREAM% *}" -ge 100 ] && is "${STREAM#* }" 0'
 
 # the manifest against the uploads and the server, read with python (sqlite3, boto3)
 python3 - "$T/manifest.db" "$P/" "$S3_BUCKET" "$T/log" >"$T/verdict.json" 2>"$T/verdict.err" <<'PY'
