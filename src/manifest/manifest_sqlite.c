@@ -99,7 +99,6 @@ static enum r2b_status db_fail(struct sqlite_impl *s, struct r2b_error *err, con
                          : (code == SQLITE_NOMEM)                       ? R2B_ERR_NOMEM
                          : not_writable(code)                           ? R2B_ERR_CONFIG
                                                                         : R2B_ERR_IO;
-
     int full = disk_full(s->db, code);
 
     r2b_error_set(err, st, "manifest '%s': %s: %s%s", s->path, what, sqlite3_errmsg(s->db),
