@@ -81,6 +81,9 @@ cleanup() {
         # shellcheck disable=SC2086
         S3_ENDPOINT=$REAL timeout 20 "$BIN" rm $keys >/dev/null 2>&1
     fi
+    if [ -n "${R2B_TEST_OUTPUTS:-}" ] && mkdir -p "$R2B_TEST_OUTPUTS"; then
+        cat "$OUT"/* >"$R2B_TEST_OUTPUTS/fault-$$.log" 2>/dev/null # the final secret scan
+    fi
     if [ -n "${R2B_FAULT_KEEP:-}" ]; then
         printf '# kept %s\n' "$W"
     else

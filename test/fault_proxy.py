@@ -46,6 +46,10 @@ Faults (F):
   truncated-xml       forward, then relay the body cut in half (Content-Length
                       fixed up: well-formed HTTP, malformed XML)
   bad-etag            answer 200 with a wrong ETag without forwarding
+  reset-after-forward forward the request (the server acts on it), read the
+                      whole answer, then reset the client without a byte of it:
+                      the write happened but the client cannot know
+  stall-after-forward the same, but say nothing until the client gives up
 
 Prints the listening port on stdout when ready; stops on SIGTERM/SIGINT.
 Listens on 127.0.0.1 only. Python 3.9+ standard library only.
@@ -72,6 +76,7 @@ FAULTS = {
     "500", "503", "slowdown", "429", "400-timeout", "403", "404",
     "reset-before-body", "reset-mid-body", "reset-after-body", "reset-mid-response",
     "stall", "stall-mid-response", "truncated-xml", "bad-etag",
+    "reset-after-forward", "stall-after-forward",
 }
 
 # Canned answers: status, reason, S3 error code, message.
@@ -441,6 +446,16 @@ class Proxy:
             length = None if no_body else resp.content_length()
             chunked = not no_body and resp.chunked()
             until_close = not no_body and not chunked and length is None
+
+            if fault in ("reset-after-forward", "stall-after-forward"):
+                if not no_body:
+                    self.drain_request_body(up_reader, resp)  # the answer, thrown away
+                close_quietly(up)
+                if fault == "stall-after-forward":
+                    self.stall(sock, rule.stall)
+                else:
+                    rst(sock)
+                return False
 
             if fault == "truncated-xml":
                 body = b"" if no_body else self.read_whole_body(up_reader, resp)

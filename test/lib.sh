@@ -2,6 +2,7 @@
 # The sourcing script sets BIN (the tool) and T (a temp dir) first.
 passed=0 failed=0 n=0
 ALL_OUT="$T/all-output" # everything the tool printed, checked for the secret at the end
+: >>"$ALL_OUT"
 
 # run ARGS...: runs the tool, sets $rc, $out, $err
 run() {
@@ -42,6 +43,10 @@ finish() {
   else
     passed=$((passed + 1))
     echo "ok $n - the secret never appears in any output ($(wc -c <"$ALL_OUT") bytes checked)"
+  fi
+  # and for the suite's final scan (test/secret_scan.sh) across every test
+  if [ -n "${R2B_TEST_OUTPUTS:-}" ] && mkdir -p "$R2B_TEST_OUTPUTS"; then
+    cp "$ALL_OUT" "$R2B_TEST_OUTPUTS/$(basename "$0" .sh)-$$.log"
   fi
   echo "$passed passed, $failed failed"
   [ "$failed" -eq 0 ]

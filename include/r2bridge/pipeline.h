@@ -52,6 +52,17 @@ enum r2b_status r2b_pipeline_manifest(struct r2b_pipeline *p, struct r2b_manifes
 int r2b_key_validate(const char *key, struct r2b_error *err);
 
 /*
+ * The looser rule for keys that already exist (migrated names with spaces or
+ * UTF-8, keys given to sign, visibility, delete and the low-level commands):
+ * 1..1024 bytes of valid UTF-8, no control character (0x00-0x1f, 0x7f), no
+ * leading '/', no "." or ".." segment. Such a key cannot change meaning when
+ * a proxy or CDN normalizes the path ("/bucket/../other/key" would leave the
+ * bucket). 0 when safe, -1 otherwise (R2B_ERR_INVALID in err; the message
+ * never echoes a control character).
+ */
+int r2b_key_safe(const char *key, struct r2b_error *err);
+
+/*
  * Paperclip's id partition as Mastodon uses it: the id zero-padded to 9
  * digits, in whole groups of three, digits after the last whole group
  * dropped as Paperclip drops them: 1 -> "000/000/001",
@@ -150,6 +161,9 @@ enum r2b_status r2b_pipeline_delete(struct r2b_pipeline *p, const char *const *k
 struct r2b_migrate_stats {
     uint64_t files_seen, files_moved, files_skipped, files_failed, files_verified;
     uint64_t files_claimed_elsewhere; /* held by another migrate process (another host) */
+    /* of files_failed, those a later run may well move: network, 5xx, throttling,
+     * a busy manifest, a full disk */
+    uint64_t files_failed_temporary;
     uint64_t bytes_seen, bytes_moved, bytes_skipped;
     int64_t elapsed_ms;
     int done; /* 1 in the final call */

@@ -115,6 +115,9 @@ int cli_pipeline(const struct cli_common *common, struct r2b_config *cfg,
 /* Parses "1,2,3" into a heap array; prints a usage error and returns R2B_EXIT_USAGE on bad input. */
 int cli_parse_ids(const char *cmd, const char *name, const char *s, int64_t **ids, size_t *n);
 
+/* Refuses (usage error, exit 2) a key r2b_key_safe() refuses: before any request. */
+int cli_check_key(const char *cmd, const char *key);
+
 /* Parses one positive account id. */
 int cli_parse_id(const char *cmd, const char *name, const char *s, int64_t *out);
 

@@ -37,6 +37,8 @@ int cmd_get(int argc, char **argv)
     }
     if (args.n_pos != 2)
         return cli_usage_error("get", "expected KEY and FILE");
+    if (cli_check_key("get", args.pos[0]) != 0)
+        return R2B_EXIT_USAGE;
     file = args.pos[1];
     to_stdout = strcmp(file, "-") == 0;
     if ((rc = cli_load_config(&common, &cfg)) != 0 || (rc = cli_bucket(&common, &cfg, &bucket)) ||

@@ -28,6 +28,8 @@ int cmd_head(int argc, char **argv)
     }
     if (args.n_pos != 1)
         return cli_usage_error("head", "expected one KEY");
+    if (cli_check_key("head", args.pos[0]) != 0)
+        return R2B_EXIT_USAGE;
     if ((rc = cli_load_config(&common, &cfg)) != 0 || (rc = cli_bucket(&common, &cfg, &bucket)) ||
         (rc = cli_s3_client(&cfg, &c)) != 0)
         goto cleanup;

@@ -42,7 +42,8 @@ static const char usage[] =
     "  --verify               also HEAD every already-stored object: size and ETag\n"
     "                         must match the manifest (nothing is re-uploaded)\n\n"
     "Exit 0 everything made it, 1 some files failed (listed), 2 usage,\n"
-    "3 configuration, 6 no such directory, 75 interrupted or temporary failure.\n";
+    "3 configuration, 6 no such directory, 75 interrupted, or every failure was\n"
+    "temporary (network, 5xx, throttling, full disk: run it again later).\n";
 
 static volatile sig_atomic_t stop_flag;
 
@@ -231,6 +232,8 @@ int cmd_migrate(int argc, char **argv)
         json_object_object_add(j, "files_skipped",
                                json_object_new_int64((int64_t)st.files_skipped));
         json_object_object_add(j, "files_failed", json_object_new_int64((int64_t)st.files_failed));
+        json_object_object_add(j, "files_failed_temporary",
+                               json_object_new_int64((int64_t)st.files_failed_temporary));
         json_object_object_add(j, "files_claimed_elsewhere",
                                json_object_new_int64((int64_t)st.files_claimed_elsewhere));
         json_object_object_add(j, "files_verified",
@@ -254,7 +257,10 @@ int cmd_migrate(int argc, char **argv)
                rate(st.files_moved, st.elapsed_ms),
                rate(st.bytes_moved, st.elapsed_ms) / 1048576.0);
     }
-    rc = status != R2B_OK ? R2B_EXIT_TEMPFAIL : st.files_failed ? R2B_EXIT_FAILURE : R2B_EXIT_OK;
+    if (status != R2B_OK || (st.files_failed && st.files_failed == st.files_failed_temporary))
+        rc = R2B_EXIT_TEMPFAIL; /* run it again later: the manifest resumes it */
+    else
+        rc = st.files_failed ? R2B_EXIT_FAILURE : R2B_EXIT_OK;
 cleanup:
     json_object_put(u.failures);
     r2b_config_release(&cfg);

@@ -41,6 +41,8 @@ int cmd_presign(int argc, char **argv)
     }
     if (args.n_pos != 1)
         return cli_usage_error("presign", "expected one KEY");
+    if (cli_check_key("presign", args.pos[0]) != 0)
+        return R2B_EXIT_USAGE;
     /* parse the number loosely, let the signer enforce R2's range with its message */
     if (expires_s && cli_parse_long("presign", "expires", expires_s, 0, 1L << 40, &expires))
         return R2B_EXIT_USAGE;

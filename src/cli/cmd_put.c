@@ -41,6 +41,8 @@ int cmd_put(int argc, char **argv)
     }
     if (args.n_pos != 2)
         return cli_usage_error("put", "expected FILE and KEY");
+    if (cli_check_key("put", args.pos[1]) != 0)
+        return R2B_EXIT_USAGE;
     po.force_multipart = multipart;
     if ((rc = cli_load_config(&common, &cfg)) != 0 || (rc = cli_bucket(&common, &cfg, &bucket)) ||
         (rc = cli_s3_client(&cfg, &c)) != 0)

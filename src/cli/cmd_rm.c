@@ -27,6 +27,9 @@ int cmd_rm(int argc, char **argv)
     }
     if (args.n_pos < 1)
         return cli_usage_error("rm", "expected at least one KEY");
+    for (int i = 0; i < args.n_pos; i++) /* every key first: nothing deleted for a bad one */
+        if (cli_check_key("rm", args.pos[i]) != 0)
+            return R2B_EXIT_USAGE;
     if ((rc = cli_load_config(&common, &cfg)) != 0 || (rc = cli_bucket(&common, &cfg, &bucket)) ||
         (rc = cli_s3_client(&cfg, &c)) != 0)
         goto cleanup;

@@ -260,6 +260,16 @@ int cli_pipeline(const struct cli_common *common, struct r2b_config *cfg,
     return 0;
 }
 
+int cli_check_key(const char *cmd, const char *key)
+{
+    struct r2b_error err;
+
+    r2b_error_clear(&err);
+    if (r2b_key_safe(key, &err) != 0)
+        return cli_usage_error(cmd, "%s", err.message);
+    return 0;
+}
+
 int cli_parse_id(const char *cmd, const char *name, const char *s, int64_t *out)
 {
     uint64_t v;

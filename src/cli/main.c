@@ -1,4 +1,5 @@
 /* r2bridge: the command table and top-level help. Only main() and cmd_*() print. */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -49,11 +50,13 @@ static void print_help(FILE *f)
             "  0  done\n"
             "  1  failed (see the message)\n"
             "  2  usage: bad command line\n"
-            "  3  configuration: missing setting, or credentials refused by the server\n"
+            "  3  configuration: missing setting, credentials refused by the server, or\n"
+            "     a manifest that cannot be written (read-only file or directory)\n"
             "  4  media rejected (do not retry)\n"
             "  5  denied by the privacy check\n"
             "  6  not found (object, bucket or local file)\n"
-            "  75 temporary failure: network, timeout, 5xx, throttling (retry later)\n");
+            "  75 temporary failure: network, timeout, 5xx, throttling, a full disk\n"
+            "     (retry later)\n");
 }
 
 int main(int argc, char **argv)
@@ -64,6 +67,9 @@ int main(int argc, char **argv)
         print_help(stderr);
         return R2B_EXIT_USAGE;
     }
+    /* past RLIMIT_FSIZE a write fails with EFBIG, reported and cleaned up like a
+     * full disk, instead of SIGXFSZ killing the process with its temp files left */
+    signal(SIGXFSZ, SIG_IGN);
     name = argv[1];
     if (strcmp(name, "-h") == 0 || strcmp(name, "--help") == 0 || strcmp(name, "help") == 0) {
         print_help(stdout);

@@ -76,16 +76,37 @@ struct sqlite_impl {
     char path[1024];
 };
 
+/* Where the manifest cannot be written at all: a setting to fix (exit 3), not
+ * a failure to retry. */
+static int not_writable(int code)
+{
+    return code == SQLITE_READONLY || code == SQLITE_CANTOPEN || code == SQLITE_PERM ||
+           code == SQLITE_AUTH;
+}
+
+/* A full disk (or a file size limit) passes once space is freed. */
+static int disk_full(sqlite3 *db, int code)
+{
+    int e = sqlite3_system_errno(db);
+
+    return code == SQLITE_FULL || e == ENOSPC || e == EDQUOT || e == EFBIG;
+}
+
 static enum r2b_status db_fail(struct sqlite_impl *s, struct r2b_error *err, const char *what)
 {
     int code = sqlite3_errcode(s->db);
     enum r2b_status st = (code == SQLITE_BUSY || code == SQLITE_LOCKED) ? R2B_ERR_NETWORK
                          : (code == SQLITE_NOMEM)                       ? R2B_ERR_NOMEM
+                         : not_writable(code)                           ? R2B_ERR_CONFIG
                                                                         : R2B_ERR_IO;
+    int full = disk_full(s->db, code);
 
-    r2b_error_set(err, st, "manifest '%s': %s: %s", s->path, what, sqlite3_errmsg(s->db));
-    if (err && st == R2B_ERR_NETWORK)
-        err->retryable = 1; /* still locked after the busy timeout: try again later */
+    r2b_error_set(err, st, "manifest '%s': %s: %s%s", s->path, what, sqlite3_errmsg(s->db),
+                  st == R2B_ERR_CONFIG          ? " (the file and its directory must be writable)"
+                  : full && code != SQLITE_FULL ? " (no space left on the device)"
+                                                : "");
+    if (err && (st == R2B_ERR_NETWORK || full))
+        err->retryable = 1; /* still locked after the busy timeout, or a full disk: later */
     return st;
 }
 
@@ -510,6 +531,15 @@ static enum r2b_status migrate(struct sqlite_impl *s, struct r2b_error *err)
     int version = 0;
     char *msg = NULL;
 
+    /* up to date (every open but the first): no write lock, so that opening
+     * (a `sign` process) never waits behind busy writers */
+    if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &p, NULL) == SQLITE_OK &&
+        sqlite3_step(p) == SQLITE_ROW)
+        version = sqlite3_column_int(p, 0);
+    sqlite3_finalize(p);
+    p = NULL;
+    if (version == R2B_MANIFEST_SCHEMA_VERSION)
+        return R2B_OK;
     if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
         return db_fail(s, err, "open");
     if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &p, NULL) == SQLITE_OK &&
@@ -560,8 +590,12 @@ struct r2b_manifest *r2b_manifest__open_sqlite(const char *path, struct r2b_erro
     if (sqlite3_open_v2(path, &s->db,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                         NULL) != SQLITE_OK) {
-        r2b_error_set(err, R2B_ERR_IO, "cannot open manifest '%s': %s", path,
-                      s->db ? sqlite3_errmsg(s->db) : "out of memory");
+        int code = s->db ? sqlite3_errcode(s->db) : SQLITE_NOMEM;
+
+        r2b_error_set(err, not_writable(code) ? R2B_ERR_CONFIG : R2B_ERR_IO,
+                      "cannot open manifest '%s': %s%s", path,
+                      s->db ? sqlite3_errmsg(s->db) : "out of memory",
+                      not_writable(code) ? " (its directory must exist and be writable)" : "");
         goto fail;
     }
     sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);

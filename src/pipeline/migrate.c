@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "pipeline_int.h"
 #include "r2bridge/pipeline.h"
 
 #define QUEUE_CAP 1024
@@ -52,9 +53,11 @@ struct migrator {
     char worker_id[300];    /* "<host>:<pid>": this process's claims in the manifest */
 };
 
-static void report(struct migrator *m, const char *key, const char *fmt, ...) R2B_PRINTF(3, 4);
+static void report(struct migrator *m, int temporary, const char *key, const char *fmt, ...)
+    R2B_PRINTF(4, 5);
 
-static void report(struct migrator *m, const char *key, const char *fmt, ...)
+/* A failed file; `temporary` when running again later may well move it. */
+static void report(struct migrator *m, int temporary, const char *key, const char *fmt, ...)
 {
     char why[600];
     va_list ap;
@@ -64,9 +67,18 @@ static void report(struct migrator *m, const char *key, const char *fmt, ...)
     va_end(ap);
     pthread_mutex_lock(&m->lock);
     m->st.files_failed++;
+    if (temporary)
+        m->st.files_failed_temporary++;
     if (m->o->failure)
         m->o->failure(m->o->ud, key, why);
     pthread_mutex_unlock(&m->lock);
+}
+
+/* Network, 5xx, throttling, a busy manifest: the kind of failure that passes. */
+static int temporary(const struct r2b_error *e)
+{
+    return e->retryable || e->code == R2B_ERR_NETWORK || e->code == R2B_ERR_INTERRUPTED ||
+           r2b_pipeline__disk_full(e);
 }
 
 /* --- visibility map -------------------------------------------------------------------------- */
@@ -208,7 +220,8 @@ static const char *content_type_of(const char *key)
     return "application/octet-stream";
 }
 
-/* Names a migration meets are uploaded as they are, but only valid, printable UTF-8. */
+/* Names a migration meets are uploaded as they are, but only valid, printable
+ * UTF-8 that no path normalization can change (r2b_key_safe). */
 static const char *unsafe_name(const char *key)
 {
     size_t n = strlen(key);
@@ -220,6 +233,8 @@ static const char *unsafe_name(const char *key)
     for (const char *c = key; *c; c++)
         if ((unsigned char)*c < 0x20 || *c == 0x7f)
             return "name has a control character";
+    if (r2b_key_safe(key, NULL) != 0)
+        return "name starts with '/' or has a '.' or '..' segment";
     return NULL;
 }
 
@@ -277,13 +292,13 @@ static void migrate_one(struct migrator *m, struct r2b_manifest *man, struct r2b
     int fd = -1, have;
 
     if ((why = unsafe_name(key)) != NULL) {
-        report(m, key, "%s: not uploaded", why);
+        report(m, 0, key, "%s: not uploaded", why);
         return;
     }
     r2b_error_clear(&err);
     gst = r2b_manifest_get(man, key, &old, &err);
     if (gst != R2B_OK && gst != R2B_ERR_NOT_FOUND) {
-        report(m, key, "manifest: %s", err.message);
+        report(m, temporary(&err), key, "manifest: %s", err.message);
         return;
     }
     have = gst == R2B_OK;
@@ -294,7 +309,7 @@ static void migrate_one(struct migrator *m, struct r2b_manifest *man, struct r2b
     if (have && is_restricted(old.visibility)) {
         /* never widen: private stays private unless `r2bridge visibility` says otherwise */
         if (me && !is_restricted(me->vis)) {
-            report(m, key,
+            report(m, 0, key,
                    "the visibility map says %s but the manifest says %s: not widened "
                    "(use 'r2bridge visibility')",
                    r2b_visibility_name(me->vis), r2b_visibility_name(old.visibility));
@@ -309,18 +324,18 @@ static void migrate_one(struct migrator *m, struct r2b_manifest *man, struct r2b
     }
     bucket = is_restricted(vis) ? m->cfg->private_bucket : m->cfg->bucket;
     if (bucket == NULL || *bucket == '\0') {
-        report(m, key, "%s media needs %s", r2b_visibility_name(vis),
+        report(m, 0, key, "%s media needs %s", r2b_visibility_name(vis),
                is_restricted(vis) ? "R2B_PRIVATE_BUCKET" : "S3_BUCKET");
         goto done;
     }
     /* the file itself, never through a symlink swapped in after the walk */
     fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0 || fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        report(m, key, "cannot read: %s", fd < 0 ? strerror(errno) : "not a regular file");
+        report(m, 0, key, "cannot read: %s", fd < 0 ? strerror(errno) : "not a regular file");
         goto done;
     }
     if (sb.st_size == 0) {
-        report(m, key, "empty file: not uploaded");
+        report(m, 0, key, "empty file: not uploaded");
         goto done;
     }
     /* the manifest knows: no request for what is already stored */
@@ -331,7 +346,7 @@ static void migrate_one(struct migrator *m, struct r2b_manifest *man, struct r2b
             enum r2b_status hs = r2b_s3_head(s3, bucket, key, &obj, &err);
 
             if (hs != R2B_OK && hs != R2B_ERR_NOT_FOUND) {
-                report(m, key, "verify: %s", err.message);
+                report(m, temporary(&err), key, "verify: %s", err.message);
                 goto done;
             }
             if (hs == R2B_ERR_NOT_FOUND || obj.size_bytes != old.size_bytes ||
@@ -339,12 +354,12 @@ static void migrate_one(struct migrator *m, struct r2b_manifest *man, struct r2b
                 /* the record claimed what the store does not hold: no longer "stored" */
                 r2b_manifest_set_state(man, key, R2B_STATE_PENDING, NULL, 0, NULL);
                 if (hs == R2B_ERR_NOT_FOUND)
-                    report(m, key,
+                    report(m, 0, key,
                            "verify: missing from '%s'; marked pending, the next run "
                            "uploads it",
                            bucket);
                 else
-                    report(m, key,
+                    report(m, 0, key,
                            "verify: the store has %llu bytes, etag %s, the manifest "
                            "%llu, %s; marked pending, the next run uploads it",
                            (unsigned long long)obj.size_bytes, obj.etag,
@@ -386,7 +401,7 @@ static void migrate_one(struct migrator *m, struct r2b_manifest *man, struct r2b
         if (r2b_manifest_claim(man, &rec, aud, n_aud, m->worker_id,
                                m->o->claim_ttl_s > 0 ? m->o->claim_ttl_s : 3600, &claimed,
                                &err) != R2B_OK) {
-            report(m, key, "manifest: %s", err.message);
+            report(m, temporary(&err), key, "manifest: %s", err.message);
             goto done;
         }
         if (!claimed) {
@@ -425,22 +440,22 @@ static void migrate_one(struct migrator *m, struct r2b_manifest *man, struct r2b
     }
     if (r2b_s3_put(s3, bucket, key, &src, &po, &obj, &err) != R2B_OK) {
         if (err.code != R2B_ERR_INTERRUPTED)
-            report(m, key, "%s", err.message);
+            report(m, temporary(&err), key, "%s", err.message);
         goto done;
     }
     if (r2b_manifest_set_state(man, key, R2B_STATE_STORED, obj.etag, obj.size_bytes, &err) !=
         R2B_OK) {
         if (err.code == R2B_ERR_NOT_FOUND) { /* deleted while we uploaded: it stays deleted */
             r2b_s3_delete(s3, bucket, key, NULL);
-            report(m, key, "deleted in the manifest during the upload: removed again");
+            report(m, 0, key, "deleted in the manifest during the upload: removed again");
         } else {
-            report(m, key, "manifest: %s", err.message);
+            report(m, temporary(&err), key, "manifest: %s", err.message);
         }
         goto done;
     }
     if (old_bucket[0] && r2b_s3_delete(s3, old_bucket, key, &err) != R2B_OK) {
-        report(m, key, "stored in '%s' but the old copy in '%s' remains: %s", bucket, old_bucket,
-               err.message);
+        report(m, temporary(&err), key, "stored in '%s' but the old copy in '%s' remains: %s",
+               bucket, old_bucket, err.message);
         goto done;
     }
     count(m, &m->st.files_moved, &m->st.bytes_moved, (uint64_t)sb.st_size);
@@ -513,10 +528,15 @@ static void migrate_from_s3(struct migrator *m, struct r2b_manifest *man, struct
     struct r2b_error err;
     char tmp[4096];
     const char *dir = m->cfg->tmp_dir ? m->cfg->tmp_dir : getenv("TMPDIR");
+    const char *why = unsafe_name(key);
     int fd;
 
-    if (unsafe_name(key) == NULL && r2b_manifest_get(man, key, &rec, &err) == R2B_OK &&
-        rec.state == R2B_STATE_STORED && !m->o->verify) {
+    if (why != NULL) { /* never fetched: not even the source gets such a request */
+        report(m, 0, key, "%s: not copied", why);
+        return;
+    }
+    if (r2b_manifest_get(man, key, &rec, &err) == R2B_OK && rec.state == R2B_STATE_STORED &&
+        !m->o->verify) {
         const struct map_entry *me = lookup_map(m, key);
         int restricted = me ? is_restricted(me->vis) : is_restricted(rec.visibility);
         const char *bucket = restricted ? m->cfg->private_bucket : m->cfg->bucket;
@@ -532,13 +552,13 @@ static void migrate_from_s3(struct migrator *m, struct r2b_manifest *man, struct
     }
     snprintf(tmp, sizeof(tmp), "%s/r2b-migrate-XXXXXX", dir && *dir ? dir : "/tmp");
     if ((fd = mkstemp(tmp)) < 0) {
-        report(m, key, "cannot create a temp file in '%s': %s", dir && *dir ? dir : "/tmp",
-               strerror(errno));
+        report(m, errno == ENOSPC || errno == EDQUOT, key, "cannot create a temp file in '%s': %s",
+               dir && *dir ? dir : "/tmp", strerror(errno));
         return;
     }
     if (r2b_s3_get_fd(src, m->o->from_bucket, key, fd, &obj, &err) != R2B_OK) {
         if (err.code != R2B_ERR_INTERRUPTED)
-            report(m, key, "source: %s", err.message);
+            report(m, temporary(&err), key, "source: %s", err.message);
     } else {
         char source[R2B_MANIFEST_MAX_KEY_BYTES + 80];
 
@@ -584,8 +604,8 @@ static void *worker(void *arg)
         r2b_s3_client_set_cancel(src, m->o->cancel);
     while ((path = pop(m)) != NULL) {
         if (man == NULL)
-            report(m, m->o->from_s3 ? path : path + m->root_len + 1, "not migrated: %s",
-                   err.message);
+            report(m, temporary(&err), m->o->from_s3 ? path : path + m->root_len + 1,
+                   "not migrated: %s", err.message);
         else if (!cancelled(m)) {
             if (src)
                 migrate_from_s3(m, man, r2b_pipeline_s3(p), src, path);
@@ -616,7 +636,7 @@ static int on_source_object(void *ud, const struct r2b_s3_object *obj)
     if (m->o->prefix && strncmp(obj->key, m->o->prefix, strlen(m->o->prefix)) != 0)
         return 0;
     if (obj->size_bytes == 0) {
-        report(m, obj->key, "empty object: not copied");
+        report(m, 0, obj->key, "empty object: not copied");
         return 0;
     }
     if ((key = r2b_strdup(obj->key)) == NULL)
@@ -640,11 +660,11 @@ static void walk(struct migrator *m, const char *dir, int depth, int64_t *next_r
     struct dirent *e;
 
     if (depth > MAX_DEPTH) {
-        report(m, dir + m->root_len + (dir[m->root_len] ? 1 : 0), "directory nested too deep");
+        report(m, 0, dir + m->root_len + (dir[m->root_len] ? 1 : 0), "directory nested too deep");
         return;
     }
     if ((d = opendir(dir)) == NULL) {
-        report(m, dir, "cannot open directory: %s", strerror(errno));
+        report(m, 0, dir, "cannot open directory: %s", strerror(errno));
         return;
     }
     while ((e = readdir(d)) != NULL && !cancelled(m)) {
@@ -659,7 +679,7 @@ static void walk(struct migrator *m, const char *dir, int depth, int64_t *next_r
             break;
         snprintf(path, n, "%s/%s", dir, e->d_name);
         if (lstat(path, &sb) != 0) {
-            report(m, path + m->root_len + 1, "cannot stat: %s", strerror(errno));
+            report(m, 0, path + m->root_len + 1, "cannot stat: %s", strerror(errno));
             free(path);
         } else if (S_ISDIR(sb.st_mode)) {
             walk(m, path, depth + 1, next_report);
@@ -680,7 +700,7 @@ static void walk(struct migrator *m, const char *dir, int depth, int64_t *next_r
                    strncmp(path + m->root_len + 1, m->o->prefix, strlen(m->o->prefix)) != 0) {
             free(path); /* outside --prefix: not ours to report */
         } else {
-            report(m, path + m->root_len + 1, "%s: not followed",
+            report(m, 0, path + m->root_len + 1, "%s: not followed",
                    S_ISLNK(sb.st_mode) ? "symlink" : "not a regular file");
             free(path);
         }

@@ -3,10 +3,12 @@
  * and privacy. The order of steps in each operation is the crash-safety
  * argument; see pipeline.h.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "pipeline_int.h"
 #include "r2bridge/pipeline.h"
 #include "r2bridge/sigv4.h"
 
@@ -88,21 +90,39 @@ enum r2b_status r2b_pipeline_manifest(struct r2b_pipeline *p, struct r2b_manifes
     return R2B_OK;
 }
 
+int r2b_pipeline__disk_full(const struct r2b_error *err)
+{
+    static const int full[] = {ENOSPC, EDQUOT, EFBIG};
+
+    if (err == NULL || err->code != R2B_ERR_IO)
+        return 0;
+    for (size_t i = 0; i < sizeof(full) / sizeof(full[0]); i++)
+        if (strstr(err->message, strerror(full[i])))
+            return 1;
+    return 0;
+}
+
 /* --- keys ----------------------------------------------------------------------------- */
+
+/* 1 when a '/'-separated segment of `key` is "." or "..". */
+static int has_dot_segment(const char *key)
+{
+    for (const char *seg = key; seg; seg = strchr(seg, '/') ? strchr(seg, '/') + 1 : NULL)
+        if ((seg[0] == '.' && (seg[1] == '/' || seg[1] == '\0')) ||
+            (seg[0] == '.' && seg[1] == '.' && (seg[2] == '/' || seg[2] == '\0')))
+            return 1;
+    return 0;
+}
 
 int r2b_key_validate(const char *key, struct r2b_error *err)
 {
     size_t n = key ? strlen(key) : 0;
-    const char *seg;
 
     if (n == 0 || n > R2B_S3_MAX_KEY_BYTES) {
         r2b_error_set(err, R2B_ERR_INVALID, "key must be 1 to %d bytes", R2B_S3_MAX_KEY_BYTES);
         return -1;
     }
-    if (key[0] == '/' || key[n - 1] == '/') {
-        r2b_error_set(err, R2B_ERR_INVALID, "key must not start or end with '/': '%.100s'", key);
-        return -1;
-    }
+    /* the character set first: the messages below quote the key */
     for (const char *c = key; *c; c++) {
         if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
               strchr("-_./~+=,", *c) != NULL)) {
@@ -112,16 +132,48 @@ int r2b_key_validate(const char *key, struct r2b_error *err)
             return -1;
         }
     }
+    if (key[0] == '/' || key[n - 1] == '/') {
+        r2b_error_set(err, R2B_ERR_INVALID, "key must not start or end with '/': '%.100s'", key);
+        return -1;
+    }
     if (strstr(key, "//")) {
         r2b_error_set(err, R2B_ERR_INVALID, "key has an empty segment: '%.100s'", key);
         return -1;
     }
-    for (seg = key; seg; seg = strchr(seg, '/') ? strchr(seg, '/') + 1 : NULL) {
-        if ((seg[0] == '.' && (seg[1] == '/' || seg[1] == '\0')) ||
-            (seg[0] == '.' && seg[1] == '.' && (seg[2] == '/' || seg[2] == '\0'))) {
-            r2b_error_set(err, R2B_ERR_INVALID, "key has a '.' or '..' segment: '%.100s'", key);
+    if (has_dot_segment(key)) {
+        r2b_error_set(err, R2B_ERR_INVALID, "key has a '.' or '..' segment: '%.100s'", key);
+        return -1;
+    }
+    return 0;
+}
+
+int r2b_key_safe(const char *key, struct r2b_error *err)
+{
+    size_t n = key ? strlen(key) : 0;
+
+    if (n == 0 || n > R2B_S3_MAX_KEY_BYTES) {
+        r2b_error_set(err, R2B_ERR_INVALID, "key must be 1 to %d bytes, not %zu",
+                      R2B_S3_MAX_KEY_BYTES, n);
+        return -1;
+    }
+    if (!r2b_utf8_valid(key, n)) {
+        r2b_error_set(err, R2B_ERR_INVALID, "key is not valid UTF-8");
+        return -1;
+    }
+    for (const char *c = key; *c; c++) {
+        if ((unsigned char)*c < 0x20 || *c == 0x7f) {
+            r2b_error_set(err, R2B_ERR_INVALID, "key has a control character (byte 0x%02x)",
+                          (unsigned char)*c);
             return -1;
         }
+    }
+    if (key[0] == '/') {
+        r2b_error_set(err, R2B_ERR_INVALID, "key must not start with '/': '%.100s'", key);
+        return -1;
+    }
+    if (has_dot_segment(key)) {
+        r2b_error_set(err, R2B_ERR_INVALID, "key has a '.' or '..' segment: '%.100s'", key);
+        return -1;
     }
     return 0;
 }
@@ -273,8 +325,11 @@ enum r2b_status r2b_pipeline_upload(struct r2b_pipeline *p, const struct r2b_upl
 
     mo.claimed_type = req->claimed_type;
     st = r2b_media_process(req->path, &mo, &res->media, err);
-    if (st != R2B_OK)
+    if (st != R2B_OK) {
+        if (r2b_pipeline__disk_full(err))
+            err->retryable = 1; /* the temp dir is full: retry later (exit 75) */
         goto done;
+    }
     /* every key first: nothing is stored for a call that cannot finish */
     for (int i = 0; i < res->media.n_styles; i++) {
         if ((st = style_key(req, &res->media, i, res->styles[i].key, sizeof(res->styles[i].key),
@@ -366,6 +421,8 @@ enum r2b_status r2b_pipeline_sign(struct r2b_pipeline *p, const char *key,
     int found;
 
     out->url[0] = '\0';
+    if (r2b_key_safe(key, err) != 0)
+        return R2B_ERR_INVALID;
     if ((st = r2b_pipeline_manifest(p, &m, err)) != R2B_OK)
         return st;
     st = r2b_manifest_get(m, key, &rec, err);
@@ -420,6 +477,8 @@ enum r2b_status r2b_pipeline_set_visibility(struct r2b_pipeline *p, const char *
                                                        : R2B_CACHE_CONTROL_PUBLIC,
                                       0, NULL, NULL, NULL};
 
+    if (r2b_key_safe(key, err) != 0)
+        return R2B_ERR_INVALID;
     if ((target = bucket_for(p, vis, err)) == NULL)
         return R2B_ERR_CONFIG;
     if ((st = r2b_pipeline_manifest(p, &m, err)) != R2B_OK ||
@@ -479,6 +538,9 @@ enum r2b_status r2b_pipeline_delete(struct r2b_pipeline *p, const char *const *k
     enum r2b_status st;
 
     *n_deleted = 0;
+    for (size_t i = 0; i < n; i++) /* every key first: nothing deleted for a bad batch */
+        if (r2b_key_safe(keys[i], err) != 0)
+            return R2B_ERR_INVALID;
     if ((st = r2b_pipeline_manifest(p, &m, err)) != R2B_OK)
         return st;
     pub = malloc(R2B_S3_MAX_DELETE_KEYS * sizeof(*pub));

@@ -311,6 +311,10 @@ struct xfer {
     struct r2b_buf errbody;
     int write_failed; /* errno of a failed local write, or -1 for a capped buffer */
     int read_failed;  /* errno of a failed source read */
+    /* read timeout: no byte either way for read_timeout_ms once connected */
+    int64_t last_move_ms;
+    curl_off_t last_bytes;
+    int stalled;
 };
 
 static size_t read_cb(char *buf, size_t size, size_t nmemb, void *ud)
@@ -396,12 +400,28 @@ static int seek_cb(void *ud, curl_off_t offset, int origin)
 static int progress_cb(void *ud, curl_off_t dlt, curl_off_t dln, curl_off_t ult, curl_off_t uln)
 {
     struct xfer *x = ud;
+    curl_off_t connected = 0;
+    int64_t now;
 
     (void)dlt;
-    (void)dln;
     (void)ult;
-    (void)uln;
-    return (!x->req->ignore_cancel && x->c->opts.cancel && *x->c->opts.cancel) ? 1 : 0;
+    if (!x->req->ignore_cancel && x->c->opts.cancel && *x->c->opts.cancel)
+        return 1;
+    if (x->c->opts.read_timeout_ms <= 0)
+        return 0;
+    /* curl's low-speed limit averages over a window of several seconds, so a
+     * stall after a fast body was noticed up to ~5 s late: count from the
+     * last byte instead. Until the request goes out, the connect timeout rules. */
+    now = r2b_time_mono_ms();
+    curl_easy_getinfo(x->c->curl, CURLINFO_PRETRANSFER_TIME_T, &connected);
+    if (connected <= 0 || dln + uln != x->last_bytes) {
+        x->last_bytes = dln + uln;
+        x->last_move_ms = now;
+    } else if (now - x->last_move_ms >= x->c->opts.read_timeout_ms) {
+        x->stalled = 1;
+        return 1;
+    }
+    return 0;
 }
 
 static int header_value(CURL *h, const char *name, const char **value)
@@ -503,6 +523,13 @@ static enum r2b_status classify_curl(CURLcode cc, struct xfer *x, const char *wh
 {
     enum r2b_status st;
 
+    if (cc == CURLE_ABORTED_BY_CALLBACK && x->stalled) {
+        st = r2b_error_set(err, R2B_ERR_NETWORK, "%s: no data for %ld ms (S3_READ_TIMEOUT)", what,
+                           x->c->opts.read_timeout_ms);
+        if (err)
+            err->retryable = 1;
+        return st;
+    }
     if (cc == CURLE_ABORTED_BY_CALLBACK)
         return r2b_error_set(err, R2B_ERR_INTERRUPTED, "%s: interrupted", what);
     if (x->read_failed)
@@ -547,6 +574,7 @@ static enum r2b_status attempt(struct r2b_s3_client *c, const struct s3_request 
     memset(&x, 0, sizeof(x));
     x.c = c;
     x.req = req;
+    x.last_move_ms = r2b_time_mono_ms();
     r2b_buf_init(&x.errbody, R2B_S3_MAX_ERROR_BODY_BYTES);
     r2b_buf_init(&host, 1024);
     r2b_buf_init(&line, 64 * 1024);

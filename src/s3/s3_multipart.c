@@ -71,13 +71,23 @@ enum r2b_status r2b_s3_multipart_create(struct r2b_s3_client *c, const char *buc
     req.n_headers = nh;
     req.out_fd = -1;
     req.out_body = &body;
-    st = r2b_s3__perform(c, &req, &resp, err);
-    if (st == R2B_OK) {
+    for (int att = 0;; att++) {
+        st = r2b_s3__perform(c, &req, &resp, err);
+        if (st != R2B_OK)
+            break;
         *upload_id = r2b_s3__xml_upload_id(r2b_buf_str(&body), body.len);
-        if (*upload_id == NULL)
-            st = r2b_error_set(err, R2B_ERR_PARSE,
-                               "create multipart upload '%s/%s': no UploadId in response", bucket,
-                               key);
+        if (*upload_id != NULL)
+            break;
+        /* a garbled answer (cut, or not XML): ask again, like a 5xx. The upload
+         * that answer created cannot be aborted (its id is unknown); R2 drops
+         * incomplete uploads after 7 days. */
+        st = r2b_error_set(err, R2B_ERR_PARSE,
+                           "create multipart upload '%s/%s': no UploadId in response", bucket, key);
+        if (err)
+            err->retryable = 1;
+        if (att >= c->opts.retry_limit || (c->opts.cancel && *c->opts.cancel))
+            break;
+        r2b_sleep_ms(r2b_s3__backoff_ms(&c->rng, att, c->opts.retry_base_ms, c->opts.retry_cap_ms));
     }
     r2b_buf_release(&body);
     return st;
@@ -149,6 +159,26 @@ static int expected_multipart_etag(char (*etags)[80], unsigned n, char out[80])
     return 0;
 }
 
+/*
+ * The answer to a completion was lost or garbled (a reset, a stall, a cut
+ * body), or a retried completion found the upload gone because the first one
+ * had worked: the object is ours if the server now holds it with the
+ * multipart ETag of our parts (the MD5 of their MD5s: only these bytes, cut
+ * the same way, give it). 1 and the ETag in `etag_out` if so.
+ */
+static int completed_anyway(struct r2b_s3_client *c, const char *bucket, const char *key,
+                            char (*etags)[80], unsigned n_parts, char etag_out[80])
+{
+    struct r2b_s3_object head;
+    char expect[80];
+
+    if (expected_multipart_etag(etags, n_parts, expect) != 0 ||
+        r2b_s3_head(c, bucket, key, &head, NULL) != R2B_OK || strcmp(head.etag, expect) != 0)
+        return 0;
+    r2b_strlcpy(etag_out, expect, 80);
+    return 1;
+}
+
 enum r2b_status r2b_s3_multipart_complete(struct r2b_s3_client *c, const char *bucket,
                                           const char *key, const char *upload_id, char (*etags)[80],
                                           unsigned n_parts, struct r2b_s3_object *out,
@@ -190,7 +220,7 @@ enum r2b_status r2b_s3_multipart_complete(struct r2b_s3_client *c, const char *b
     req.out_body = &body;
     st = r2b_s3__perform(c, &req, &resp, err);
     if (st != R2B_OK)
-        goto cleanup;
+        goto failed;
     /* CompleteMultipartUpload may answer 200 with an <Error> body */
     if (r2b_s3__xml_error(r2b_buf_str(&body), body.len, code, sizeof(code), msg, sizeof(msg))) {
         int retryable;
@@ -205,7 +235,7 @@ enum r2b_status r2b_s3_multipart_complete(struct r2b_s3_client *c, const char *b
                                 etag) != 0) {
         st = r2b_error_set(err, R2B_ERR_PARSE, "complete multipart '%s/%s': unreadable response",
                            bucket, key);
-        goto cleanup;
+        goto failed;
     }
     if (expected_multipart_etag(etags, n_parts, expect) == 0 && strchr(etag, '-') &&
         strcmp(etag, expect) != 0) {
@@ -214,6 +244,28 @@ enum r2b_status r2b_s3_multipart_complete(struct r2b_s3_client *c, const char *b
                            expect);
         goto cleanup;
     }
+    goto done;
+failed:
+    /* the server may have completed it all the same: ask before calling it failed */
+    if (st == R2B_ERR_AUTH || st == R2B_ERR_INVALID || st == R2B_ERR_NOMEM ||
+        st == R2B_ERR_INTERRUPTED || st == R2B_ERR_INTEGRITY)
+        goto cleanup;
+    if (completed_anyway(c, bucket, key, etags, n_parts, etag)) {
+        r2b_log(R2B_LOG_INFO,
+                "complete multipart '%s/%s': the answer was lost (%s), but the "
+                "object is there with the expected etag",
+                bucket, key, err ? err->message : r2b_strerror(st));
+        r2b_error_clear(err);
+        st = R2B_OK;
+        goto done;
+    }
+    if (st == R2B_ERR_NOT_FOUND) /* NoSuchUpload: it is gone, the whole upload must be redone */
+        st = r2b_error_set(err, R2B_ERR_HTTP, "complete multipart '%s/%s': the upload is gone",
+                           bucket, key);
+    if (err && (st == R2B_ERR_HTTP || st == R2B_ERR_PARSE))
+        err->retryable = 1; /* a garbled or lost answer: another upload may well work */
+    goto cleanup;
+done:
     if (out) {
         memset(out, 0, sizeof(*out));
         out->last_modified = -1;
