@@ -177,6 +177,10 @@ static void test_error(void **state)
     r2b_error_set(&err, R2B_ERR_HTTP, "server said: %s", "line1\nline2\r\n");
     assert_null(strchr(err.message, '\n'));
     assert_null(strchr(err.message, '\r'));
+    /* and printable: a key or server text with ESC sequences does not reach
+     * the terminal (found by fuzz_key: regressions/key/key-error-escape) */
+    r2b_error_set(&err, R2B_ERR_INVALID, "bad key '%s'", "\x1b[31mred/\x7f\tx");
+    assert_string_equal(err.message, "bad key '?[31mred/? x'");
     memset(longstr, 'a', sizeof(longstr) - 1);
     longstr[sizeof(longstr) - 1] = '\0';
     r2b_error_set(&err, R2B_ERR_HTTP, "%s", longstr);
