@@ -95,6 +95,12 @@ static void test_time_amz(void **state)
         {4107542399, "21000228T235959Z"}, /* 2100 is not a leap year */
         {4107542400, "21000301T000000Z"},
         {1795685863, "20261126T093743Z"},
+        /* outside four-digit years: clamped (INT64_MIN overflowed, found by fuzz_sigv4) */
+        {R2B_TIME_MAX, "99991231T235959Z"},
+        {R2B_TIME_MAX + 1, "99991231T235959Z"},
+        {INT64_MAX, "99991231T235959Z"},
+        {-1, "19700101T000000Z"},
+        {INT64_MIN, "19700101T000000Z"},
     };
     char out[17];
 
