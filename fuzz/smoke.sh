@@ -52,8 +52,9 @@ for t in "${R2B_FUZZ_ALL_TARGETS[@]}"; do
       continue
     fi
   fi
+  [ -d "$HERE/regressions/$t" ] && seeds+=("$HERE/regressions/$t")
   if "$bin" "${flags[@]}" -max_total_time="$S" -print_final_stats=1 -artifact_prefix="$T/$t/" \
-    "$T/$t/corpus" "${seeds[@]}" "$HERE/regressions/$t" >"$T/$t/run.log" 2>&1; then
+    "$T/$t/corpus" "${seeds[@]}" >"$T/$t/run.log" 2>&1; then
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$T/$t/run.log")
     ok "fuzz_$t: ${S}s from the seeds, ${execs:-?} inputs, no crash, leak or UB"
   else
