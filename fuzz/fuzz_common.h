@@ -14,12 +14,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 
 /* A broken invariant: say which, then abort so libFuzzer keeps the input. */
-#define FZ_CHECK(cond)                                                                        \
-    do {                                                                                      \
-        if (!(cond)) {                                                                        \
-            fprintf(stderr, "fuzz invariant failed: %s (%s:%d)\n", #cond, __FILE__, __LINE__); \
-            abort();                                                                          \
-        }                                                                                     \
+#define FZ_CHECK(cond)                                                                             \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "fuzz invariant failed: %s (%s:%d)\n", #cond, __FILE__, __LINE__);     \
+            abort();                                                                               \
+        }                                                                                          \
     } while (0)
 
 /* A NUL-terminated heap copy of data[0..n) (NUL bytes inside kept). */
@@ -103,8 +103,7 @@ static inline long fz_uri_decode(const char *s, size_t n, int allow_slash, char 
         if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
             c == '-' || c == '.' || c == '_' || c == '~' || (c == '/' && allow_slash)) {
             out[o++] = (char)c;
-        } else if (c == '%' && i + 2 < n &&
-                   fz_hexval((unsigned char)s[i + 1]) >= 0 &&
+        } else if (c == '%' && i + 2 < n && fz_hexval((unsigned char)s[i + 1]) >= 0 &&
                    fz_hexval((unsigned char)s[i + 2]) >= 0) {
             int v = fz_hexval((unsigned char)s[i + 1]) * 16 + fz_hexval((unsigned char)s[i + 2]);
 

@@ -20,12 +20,25 @@ static char env_path[4096];
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-    static const char *const names[] = {
-        "S3_ENDPOINT", "S3_BUCKET", "S3_REGION", "S3_ALIAS_HOST", "S3_OVERRIDE_PATH_STYLE",
-        "S3_MULTIPART_THRESHOLD", "S3_OPEN_TIMEOUT", "S3_READ_TIMEOUT", "S3_RETRY_LIMIT",
-        "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "R2B_PRIVATE_BUCKET",
-        "R2B_MANIFEST", "R2B_PART_SIZE", "R2B_PARALLEL", "R2B_PRIVATE_TTL", "R2B_DIRECT_TTL",
-        "R2B_TMPDIR"};
+    static const char *const names[] = {"S3_ENDPOINT",
+                                        "S3_BUCKET",
+                                        "S3_REGION",
+                                        "S3_ALIAS_HOST",
+                                        "S3_OVERRIDE_PATH_STYLE",
+                                        "S3_MULTIPART_THRESHOLD",
+                                        "S3_OPEN_TIMEOUT",
+                                        "S3_READ_TIMEOUT",
+                                        "S3_RETRY_LIMIT",
+                                        "AWS_ACCESS_KEY_ID",
+                                        "AWS_SECRET_ACCESS_KEY",
+                                        "AWS_SESSION_TOKEN",
+                                        "R2B_PRIVATE_BUCKET",
+                                        "R2B_MANIFEST",
+                                        "R2B_PART_SIZE",
+                                        "R2B_PARALLEL",
+                                        "R2B_PRIVATE_TTL",
+                                        "R2B_DIRECT_TTL",
+                                        "R2B_TMPDIR"};
     const char *tmp = getenv("TMPDIR");
     char dir[4000];
 
@@ -65,8 +78,7 @@ static size_t count_in(const uint8_t *data, size_t n, const char *needle)
  * bytes elsewhere too (a non-secret value quoted in the message) or they are
  * part of the file's path. Short secrets are skipped: they match by chance.
  */
-static void check_error_secret(const char *msg, const char *secret, const uint8_t *data,
-                               size_t n)
+static void check_error_secret(const char *msg, const char *secret, const uint8_t *data, size_t n)
 {
     if (secret == NULL || strlen(secret) < 8 || strstr(msg, secret) == NULL)
         return;
@@ -117,8 +129,8 @@ static void try_client(const struct r2b_config *cfg, const uint8_t *data, size_t
         return;
     }
     r2b_buf_init(&url, 64 * 1024);
-    if (r2b_s3_presign(c, "GET", "bucket", "media_attachments/files/a b.jpg", 300, 1700000000,
-                       &url, &err) == R2B_OK) {
+    if (r2b_s3_presign(c, "GET", "bucket", "media_attachments/files/a b.jpg", 300, 1700000000, &url,
+                       &err) == R2B_OK) {
         FZ_CHECK(strncmp(url.ptr, cfg->endpoint, strncmp(cfg->endpoint, "https", 5) == 0 ? 8 : 7) ==
                  0);
         check_error_secret(url.ptr, cfg->secret_key, data, n);

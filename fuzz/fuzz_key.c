@@ -176,8 +176,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             for (const char *p = err.message; *p; p++)
                 FZ_CHECK((unsigned char)*p >= 32 && (unsigned char)*p != 127);
         }
-        check_presign((data[0] & 2) ? path_client : vhost_client, (data[0] & 2) != 0, key, n,
-                      utf8);
+        check_presign((data[0] & 2) ? path_client : vhost_client, (data[0] & 2) != 0, key, n, utf8);
     }
     free(key);
     return 0;

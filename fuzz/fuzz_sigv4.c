@@ -116,8 +116,8 @@ static void parse(struct fz_lines *l, struct req *q)
 
 static int is_unreserved(int c)
 {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '.' || c == '_' || c == '~';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.' || c == '_' || c == '~';
 }
 
 /* What the signer promises to refuse (a subset of what it may refuse). */
@@ -342,8 +342,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FZ_CHECK(!secret_in(url.ptr, q.sk));
         fresh = signer(&q);
         FZ_CHECK(fresh != NULL);
-        FZ_CHECK(r2b_sigv4_presign(fresh, &q.r, q.now, q.expires, q.scheme, &url2, &err) ==
-                 R2B_OK);
+        FZ_CHECK(r2b_sigv4_presign(fresh, &q.r, q.now, q.expires, q.scheme, &url2, &err) == R2B_OK);
         FZ_CHECK(strcmp(url.ptr, url2.ptr) == 0);
     }
 done:
