@@ -55,6 +55,10 @@ BUCKET=$S3_BUCKET
 SECRET=$AWS_SECRET_ACCESS_KEY
 PREFIX="fault-$$-$(date +%s)"
 W=$(mktemp -d "${TMPDIR:-/tmp}/r2b-fault.XXXXXX") || bail "cannot create a temporary directory" "setup"
+# under R2B_TEST_WRAPPER (scripts/test --valgrind) the binary runs wrapped, more slowly
+. "$HERE/wrap.sh"
+BIN=$(r2b_wrapped "$BIN" "$W")
+RUN_LIMIT=$((RUN_LIMIT * ${R2B_TEST_TIME_FACTOR:-1}))
 OUT=$W/out          # every captured stdout/stderr goes here (the secret check reads it)
 mkdir -p "$OUT"
 PROXY_PID=""

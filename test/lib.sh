@@ -1,6 +1,12 @@
 # Shared helpers for the t-style shell tests (git's t/ is the model).
 # The sourcing script sets BIN (the tool) and T (a temp dir) first.
 passed=0 failed=0 n=0
+. "$(dirname "${BASH_SOURCE[0]}")/wrap.sh"
+# under R2B_TEST_WRAPPER (valgrind), unless the script wrapped BIN itself
+if [ "${R2B_BIN_WRAPPED:-0}" != 1 ]; then
+  BIN=$(r2b_wrapped "$BIN" "$T")
+  R2B_BIN_WRAPPED=1
+fi
 ALL_OUT="$T/all-output" # everything the tool printed, checked for the secret at the end
 : >>"$ALL_OUT"
 

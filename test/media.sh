@@ -35,6 +35,8 @@ else
 fi
 C="$T/corpus"
 mkdir -p "$T/out" "$T/tmp" "$T/run"
+. "$HERE/wrap.sh" # under R2B_TEST_WRAPPER (scripts/test --valgrind) the binary runs wrapped
+BIN=$(r2b_wrapped "$BIN" "$T")
 passed=0 failed=0 n=0
 
 pass() { n=$((n + 1)); passed=$((passed + 1)); echo "ok $n - $1"; }

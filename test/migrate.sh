@@ -51,9 +51,12 @@ done
 T=$(mktemp -d "${R2B_TEST_TMP:-${TMPDIR:-/tmp}}/r2b-migrate.XXXXXX") || bail "cannot create a temporary directory"
 SECRET=$AWS_SECRET_ACCESS_KEY
 # lib.sh's run() calls $BIN: a wrapper that bounds every run in time
+. "$HERE/wrap.sh"
 BIN=$T/r2bridge
-printf '#!/bin/sh\nexec timeout -k 5 %s "%s" "$@"\n' "$RUN_LIMIT" "$BIN_REAL" >"$BIN"
+printf '#!/bin/sh\nexec timeout -k 5 %s "%s" "$@"\n' "$((RUN_LIMIT * ${R2B_TEST_TIME_FACTOR:-1}))" \
+  "$(r2b_wrapped "$BIN_REAL" "$T")" >"$BIN"
 chmod +x "$BIN"
+R2B_BIN_WRAPPED=1
 . "$HERE/lib.sh"
 
 SEED=${R2B_MIGRATE_SEED:-$(( $(date +%s) % 30000 + $$ % 1000 ))}

@@ -55,7 +55,9 @@ import base64
 import datetime
 import hashlib
 import json
+import os
 import random
+import shlex
 import subprocess
 import sys
 import types
@@ -552,7 +554,9 @@ def main():
         d = {k: v for k, v in c.items() if k not in ("netloc", "body_hex", "payload_signed")}
         driver_in.append(json.dumps(d, ensure_ascii=False))
     try:
-        proc = subprocess.run([args.driver], input="".join(l + "\n" for l in driver_in).encode("utf-8"),
+        # R2B_TEST_WRAPPER: scripts/test --valgrind runs the driver under valgrind
+        wrapper = shlex.split(os.environ.get("R2B_TEST_WRAPPER", ""))
+        proc = subprocess.run(wrapper + [args.driver], input="".join(l + "\n" for l in driver_in).encode("utf-8"),
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
     except OSError as e:
         print("sigv4_diff: cannot run driver '%s': %s" % (args.driver, e), file=sys.stderr)

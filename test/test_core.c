@@ -95,6 +95,12 @@ static void test_time_amz(void **state)
         {4107542399, "21000228T235959Z"}, /* 2100 is not a leap year */
         {4107542400, "21000301T000000Z"},
         {1795685863, "20261126T093743Z"},
+        /* outside four-digit years: clamped (INT64_MIN overflowed, found by fuzz_sigv4) */
+        {R2B_TIME_MAX, "99991231T235959Z"},
+        {R2B_TIME_MAX + 1, "99991231T235959Z"},
+        {INT64_MAX, "99991231T235959Z"},
+        {-1, "19700101T000000Z"},
+        {INT64_MIN, "19700101T000000Z"},
     };
     char out[17];
 
@@ -177,6 +183,10 @@ static void test_error(void **state)
     r2b_error_set(&err, R2B_ERR_HTTP, "server said: %s", "line1\nline2\r\n");
     assert_null(strchr(err.message, '\n'));
     assert_null(strchr(err.message, '\r'));
+    /* and printable: a key or server text with ESC sequences does not reach
+     * the terminal (found by fuzz_key: regressions/key/key-error-escape) */
+    r2b_error_set(&err, R2B_ERR_INVALID, "bad key '%s'", "\x1b[31mred/\x7f\tx");
+    assert_string_equal(err.message, "bad key '?[31mred/? x'");
     memset(longstr, 'a', sizeof(longstr) - 1);
     longstr[sizeof(longstr) - 1] = '\0';
     r2b_error_set(&err, R2B_ERR_HTTP, "%s", longstr);

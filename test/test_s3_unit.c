@@ -172,6 +172,33 @@ static void test_xml_error(void **state)
     assert_string_equal(code, "");
 }
 
+/* DeleteResult's first error, cleaned like an Error document's text: it goes
+ * into a one-line error message and the JSON s3_code. */
+static void test_xml_delete_errors(void **state)
+{
+    static const char two[] =
+        "<DeleteResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Deleted><Key>a</Key>"
+        "</Deleted><Error><Key>b\n.jpg</Key><Code>Access\xc3\xa9"
+        "Denied</Code><Message>no\r\n"
+        "\tway</Message></Error><Error><Key>c</Key><Code>InternalError</Code></Error>"
+        "</DeleteResult>";
+    char code[64], msg[256], key[64];
+
+    (void)state;
+    assert_int_equal(r2b_s3__xml_delete_errors(two, strlen(two), code, sizeof(code), msg,
+                                               sizeof(msg), key, sizeof(key)),
+                     2);
+    assert_string_equal(code, "Access??Denied");
+    assert_string_equal(msg, "no  way"); /* XML allows no other control characters */
+    assert_string_equal(key, "b .jpg");
+    assert_int_equal(r2b_s3__xml_delete_errors("<DeleteResult/>", 15, code, sizeof(code), msg,
+                                               sizeof(msg), key, sizeof(key)),
+                     0);
+    assert_int_equal(r2b_s3__xml_delete_errors("<Error/>", 8, code, sizeof(code), msg, sizeof(msg),
+                                               key, sizeof(key)),
+                     -1);
+}
+
 static void test_xml_upload_id_and_etag(void **state)
 {
     static const char init[] =
@@ -357,11 +384,11 @@ static void test_presign_rules(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_part_plan),      cmocka_unit_test(test_classify),
-        cmocka_unit_test(test_backoff),        cmocka_unit_test(test_etag_copy),
-        cmocka_unit_test(test_xml_error),      cmocka_unit_test(test_xml_upload_id_and_etag),
-        cmocka_unit_test(test_xml_list),       cmocka_unit_test(test_endpoints_and_urls),
-        cmocka_unit_test(test_presign_rules),
+        cmocka_unit_test(test_part_plan),     cmocka_unit_test(test_classify),
+        cmocka_unit_test(test_backoff),       cmocka_unit_test(test_etag_copy),
+        cmocka_unit_test(test_xml_error),     cmocka_unit_test(test_xml_upload_id_and_etag),
+        cmocka_unit_test(test_xml_list),      cmocka_unit_test(test_endpoints_and_urls),
+        cmocka_unit_test(test_presign_rules), cmocka_unit_test(test_xml_delete_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -704,6 +704,29 @@ static void test_presign_expiry(void **state)
     }
 }
 
+/* A time outside 1970..9999 is refused, not signed as some other date
+ * (fuzz_sigv4 found INT64_MIN overflowing the date arithmetic). */
+static void test_time_range(void **state)
+{
+    struct fx *f = *state;
+    static const int64_t bad[] = {-1, INT64_MIN, R2B_TIME_MAX + 1, INT64_MAX};
+    struct r2b_sigv4_request r = simple_req("/test.txt");
+    char d[17];
+
+    for (size_t i = 0; i < N_ELEMS(bad); i++) {
+        assert_int_equal(r2b_sigv4_sign_headers(f->s, &r, bad[i], &f->out, d, &f->err),
+                         R2B_ERR_INVALID);
+        assert_non_null(strstr(f->err.message, "time"));
+        assert_int_equal(r2b_sigv4_presign(f->s, &r, bad[i], 60, "https", &f->out, &f->err),
+                         R2B_ERR_INVALID);
+    }
+    assert_int_equal(r2b_sigv4_sign_headers(f->s, &r, 0, &f->out, d, &f->err), R2B_OK);
+    assert_string_equal(d, "19700101T000000Z");
+    assert_int_equal(r2b_sigv4_presign(f->s, &r, R2B_TIME_MAX, 60, "https", &f->out, &f->err),
+                     R2B_OK);
+    assert_non_null(strstr(r2b_buf_str(&f->out), "X-Amz-Date=99991231T235959Z"));
+}
+
 struct scheme_case {
     const char *scheme;
     enum r2b_status status;
@@ -1325,6 +1348,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_presign_ignores_payload_hash, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_presign_expiry, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_presign_scheme, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_time_range, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_signing_key_cache, fx_setup, fx_teardown),
         cmocka_unit_test(test_scope_inputs),
         cmocka_unit_test(test_session_token),

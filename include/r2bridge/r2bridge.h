@@ -127,7 +127,12 @@ long r2b_hex_decode(const char *hex, unsigned char *out, size_t out_size);
 int64_t r2b_time_now(void);
 /* Monotonic milliseconds, for timeouts and rates. */
 int64_t r2b_time_mono_ms(void);
-/* "YYYYMMDDTHHMMSSZ" (16 chars + NUL) for the UTC time `t`. */
+/* The last second with a four-digit year: 9999-12-31T23:59:59Z. */
+#define R2B_TIME_MAX INT64_C(253402300799)
+/*
+ * "YYYYMMDDTHHMMSSZ" (16 chars + NUL) for the UTC time `t`; a `t` outside
+ * 0..R2B_TIME_MAX is clamped to that range.
+ */
 void r2b_time_amz(int64_t t, char out[17]);
 /* Parses an RFC 7231 HTTP date or an ISO 8601 UTC time; returns -1 on failure. */
 int64_t r2b_time_parse(const char *s);

@@ -53,7 +53,8 @@ struct r2b_sigv4_header {
  * not an HTTP token; a host holding '/', '?', '#', '@', '\', spaces or
  * control characters; header values with control characters other than tab
  * (they would be signed as something other than what is sent); and, for
- * presign, caller parameters named like the signer's own X-Amz-* ones.
+ * presign, caller parameters named like the signer's own X-Amz-* ones; a
+ * time `now` outside 0..R2B_TIME_MAX (years 1970 to 9999).
  */
 struct r2b_sigv4_request {
     const char *method; /* "GET", "PUT", "HEAD", "DELETE", "POST" */

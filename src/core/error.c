@@ -48,9 +48,16 @@ enum r2b_status r2b_error_set(struct r2b_error *err, enum r2b_status code, const
     va_start(ap, fmt);
     vsnprintf(err->message, sizeof(err->message), fmt, ap);
     va_end(ap);
-    /* One line: a newline from an outside source would break log parsing. */
-    for (char *p = err->message; *p; p++)
-        if (*p == '\n' || *p == '\r')
+    /*
+     * One printable line: a newline from an outside source (a server's
+     * message, a file or key name) would break log parsing, and other
+     * control characters (ESC sequences) would reach the operator's terminal.
+     */
+    for (char *p = err->message; *p; p++) {
+        if (*p == '\n' || *p == '\r' || *p == '\t')
             *p = ' ';
+        else if ((unsigned char)*p < 0x20 || (unsigned char)*p == 0x7f)
+            *p = '?';
+    }
     return code;
 }

@@ -56,11 +56,19 @@ static void put_digits(char *out, unsigned v, int n)
 
 void r2b_time_amz(int64_t t, char out[17])
 {
-    int64_t days = t >= 0 ? t / 86400 : (t - 86399) / 86400;
-    int64_t secs = t - days * 86400;
+    int64_t days, secs;
     int y;
     unsigned m, d;
 
+    /* Four digits of year: clamp to 1970-01-01..9999-12-31 (found by
+     * fuzz_sigv4: t - 86399 overflowed for INT64_MIN, and years past 9999
+     * wrapped around). */
+    if (t < 0)
+        t = 0;
+    if (t > R2B_TIME_MAX)
+        t = R2B_TIME_MAX;
+    days = t / 86400;
+    secs = t - days * 86400;
     civil_from_days(days, &y, &m, &d);
     put_digits(out, (unsigned)y, 4);
     put_digits(out + 4, m, 2);

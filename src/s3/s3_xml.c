@@ -65,6 +65,18 @@ static char *child_text_dup(xmlNodePtr parent, const char *name)
     return r;
 }
 
+/* Server text ends up in one-line error messages: no control characters in a
+ * message, printable ASCII only in a code. */
+static void clean_text(char *code, char *msg)
+{
+    for (char *p = msg; p && *p; p++)
+        if ((unsigned char)*p < 32 || (unsigned char)*p == 127)
+            *p = ' ';
+    for (char *p = code; p && *p; p++)
+        if ((unsigned char)*p < 32 || (unsigned char)*p > 126)
+            *p = '?';
+}
+
 int r2b_s3__xml_error(const char *xml, size_t len, char *code, size_t code_size, char *msg,
                       size_t msg_size)
 {
@@ -79,13 +91,7 @@ int r2b_s3__xml_error(const char *xml, size_t len, char *code, size_t code_size,
     if (is_error) {
         child_text(root, "Code", code, code_size);
         child_text(root, "Message", msg, msg_size);
-        /* printable ASCII only: it ends up in one-line error messages */
-        for (char *p = msg; *p; p++)
-            if ((unsigned char)*p < 32 || (unsigned char)*p == 127)
-                *p = ' ';
-        for (char *p = code; *p; p++)
-            if ((unsigned char)*p < 32 || (unsigned char)*p > 126)
-                *p = '?';
+        clean_text(code, msg);
     }
     xmlFreeDoc(doc);
     return is_error;
@@ -197,6 +203,8 @@ int r2b_s3__xml_delete_errors(const char *xml, size_t len, char *code, size_t co
             child_text(e, "Code", code, code_size);
             child_text(e, "Message", msg, msg_size);
             child_text(e, "Key", key, key_size);
+            clean_text(code, msg);
+            clean_text(NULL, key);
         }
     }
     xmlFreeDoc(doc);

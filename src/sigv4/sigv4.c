@@ -594,6 +594,8 @@ enum r2b_status r2b_sigv4_sign_headers(struct r2b_sigv4_signer *s,
         return st;
     if (!valid_payload_hash(payload))
         return r2b_error_set(err, R2B_ERR_INVALID, "payload hash must be 64 lowercase hex digits");
+    if (now < 0 || now > R2B_TIME_MAX)
+        return r2b_error_set(err, R2B_ERR_INVALID, "time to sign is outside 1970..9999");
     r2b_time_amz(now, amz_date);
     if (ensure_key(s, amz_date) != R2B_OK)
         return r2b_error_set(err, R2B_ERR_LIMIT, "credential scope too long");
@@ -632,6 +634,8 @@ enum r2b_status r2b_sigv4_presign(struct r2b_sigv4_signer *s, const struct r2b_s
                              R2B_SIGV4_PRESIGN_MIN_S, R2B_SIGV4_PRESIGN_MAX_S);
     if (scheme == NULL || (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0))
         return r2b_error_set(err, R2B_ERR_INVALID, "scheme must be http or https");
+    if (now < 0 || now > R2B_TIME_MAX)
+        return r2b_error_set(err, R2B_ERR_INVALID, "time to sign is outside 1970..9999");
     /* A second X-Amz-Date or X-Amz-Signature would make the URL ambiguous. */
     for (size_t i = 0; i < req->n_params; i++) {
         const char *nm = req->params[i].name;

@@ -1,0 +1,183 @@
+/*
+ * Fuzz target: a Mastodon `.env.production` file read by r2b_config_load()
+ * (the file is written to a private temp directory: the loader takes a
+ * path), then the endpoint it names parsed by the S3 client and used for a
+ * presigned URL (no network: presigning is local).
+ * Invariants: errors are one line and never contain the secret; the
+ * description redacts the secret; a loaded value is at most
+ * R2B_CONFIG_MAX_VALUE_BYTES; numbers are within their documented ranges;
+ * a presigned URL starts with the endpoint's scheme.
+ */
+#include "fuzz_common.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "r2bridge/config.h"
+#include "r2bridge/s3.h"
+
+static char env_path[4096];
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    static const char *const names[] = {"S3_ENDPOINT",
+                                        "S3_BUCKET",
+                                        "S3_REGION",
+                                        "S3_ALIAS_HOST",
+                                        "S3_OVERRIDE_PATH_STYLE",
+                                        "S3_MULTIPART_THRESHOLD",
+                                        "S3_OPEN_TIMEOUT",
+                                        "S3_READ_TIMEOUT",
+                                        "S3_RETRY_LIMIT",
+                                        "AWS_ACCESS_KEY_ID",
+                                        "AWS_SECRET_ACCESS_KEY",
+                                        "AWS_SESSION_TOKEN",
+                                        "R2B_PRIVATE_BUCKET",
+                                        "R2B_MANIFEST",
+                                        "R2B_PART_SIZE",
+                                        "R2B_PARALLEL",
+                                        "R2B_PRIVATE_TTL",
+                                        "R2B_DIRECT_TTL",
+                                        "R2B_TMPDIR"};
+    const char *tmp = getenv("TMPDIR");
+    char dir[4000];
+
+    (void)argc;
+    (void)argv;
+    /* only the file decides: nothing from the environment */
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        unsetenv(names[i]);
+    snprintf(dir, sizeof(dir), "%s/r2b-fuzz-config-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (mkdtemp(dir) == NULL)
+        abort();
+    snprintf(env_path, sizeof(env_path), "%s/.env.production", dir);
+    return 0;
+}
+
+static void write_file(const uint8_t *data, size_t size)
+{
+    int fd = open(env_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+    if (fd < 0 || (size && write(fd, data, size) != (ssize_t)size) || close(fd) != 0)
+        abort();
+}
+
+/* Occurrences of `needle` in data[0..n). */
+static size_t count_in(const uint8_t *data, size_t n, const char *needle)
+{
+    size_t k = strlen(needle), c = 0;
+
+    for (size_t i = 0; k && i + k <= n; i++)
+        if (memcmp(data + i, needle, k) == 0)
+            c++;
+    return c;
+}
+
+/*
+ * An error message holds the secret: a leak, unless the file holds the same
+ * bytes elsewhere too (a non-secret value quoted in the message) or they are
+ * part of the file's path. Short secrets are skipped: they match by chance.
+ */
+static void check_error_secret(const char *msg, const char *secret, const uint8_t *data, size_t n)
+{
+    if (secret == NULL || strlen(secret) < 8 || strstr(msg, secret) == NULL)
+        return;
+    if (count_in(data, n, secret) > 1 || strstr(env_path, secret))
+        return;
+    FZ_CHECK(0 && "the secret appears in an error message");
+}
+
+/* The description does not depend on the secrets at all. */
+static void check_describe(struct r2b_config *cfg)
+{
+    struct r2b_buf a, b;
+    char *secret = cfg->secret_key, *token = cfg->session_token;
+
+    r2b_buf_init(&a, 1024 * 1024);
+    r2b_buf_init(&b, 1024 * 1024);
+    FZ_CHECK(r2b_config_describe(cfg, &a) == R2B_OK);
+    cfg->secret_key = secret ? "other-secret" : NULL;
+    cfg->session_token = token ? "other-token" : NULL;
+    FZ_CHECK(r2b_config_describe(cfg, &b) == R2B_OK);
+    cfg->secret_key = secret;
+    cfg->session_token = token;
+    FZ_CHECK(a.len == b.len && memcmp(a.ptr, b.ptr, a.len) == 0);
+    r2b_buf_release(&a);
+    r2b_buf_release(&b);
+}
+
+static void check_value(const char *v)
+{
+    FZ_CHECK(v == NULL || (*v != '\0' && strlen(v) <= R2B_CONFIG_MAX_VALUE_BYTES));
+}
+
+static void try_client(const struct r2b_config *cfg, const uint8_t *data, size_t n)
+{
+    struct r2b_s3_options o;
+    struct r2b_s3_client *c;
+    struct r2b_error err;
+    struct r2b_buf url;
+
+    r2b_error_clear(&err);
+    r2b_s3_options_from_config(&o, cfg);
+    o.retry_limit = 0;
+    c = r2b_s3_client_new(&o, &err);
+    if (c == NULL) {
+        FZ_CHECK(err.code != R2B_OK);
+        FZ_CHECK(strchr(err.message, '\n') == NULL);
+        check_error_secret(err.message, cfg->secret_key, data, n);
+        return;
+    }
+    r2b_buf_init(&url, 64 * 1024);
+    if (r2b_s3_presign(c, "GET", "bucket", "media_attachments/files/a b.jpg", 300, 1700000000, &url,
+                       &err) == R2B_OK) {
+        FZ_CHECK(strncmp(url.ptr, cfg->endpoint, strncmp(cfg->endpoint, "https", 5) == 0 ? 8 : 7) ==
+                 0);
+        check_error_secret(url.ptr, cfg->secret_key, data, n);
+    } else {
+        FZ_CHECK(strchr(err.message, '\n') == NULL);
+        check_error_secret(err.message, cfg->secret_key, data, n);
+    }
+    r2b_buf_release(&url);
+    r2b_s3_client_free(c);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct r2b_config cfg;
+    struct r2b_error err;
+    enum r2b_status st;
+
+    write_file(data, size);
+    r2b_config_init(&cfg);
+    r2b_error_clear(&err);
+    st = r2b_config_load(&cfg, env_path, &err);
+    if (st != R2B_OK) {
+        FZ_CHECK(err.code == st && err.message[0] != '\0');
+        FZ_CHECK(strchr(err.message, '\n') == NULL && strchr(err.message, '\r') == NULL);
+        check_error_secret(err.message, cfg.secret_key, data, size);
+        r2b_config_release(&cfg);
+        return 0;
+    }
+    check_value(cfg.endpoint);
+    check_value(cfg.bucket);
+    check_value(cfg.region);
+    check_value(cfg.secret_key);
+    check_value(cfg.manifest);
+    FZ_CHECK(cfg.region != NULL);
+    FZ_CHECK(cfg.parallel >= 1 && cfg.parallel <= 64);
+    FZ_CHECK(cfg.retry_limit >= 0 && cfg.retry_limit <= 20);
+    FZ_CHECK(cfg.private_ttl_s >= 1 && cfg.private_ttl_s <= 604800);
+    FZ_CHECK(cfg.direct_ttl_s >= 1 && cfg.direct_ttl_s <= 604800);
+    FZ_CHECK(cfg.connect_timeout_ms >= 1000 && cfg.connect_timeout_ms <= 600000);
+    FZ_CHECK(cfg.read_timeout_ms >= 1000 && cfg.read_timeout_ms <= 3600000);
+    FZ_CHECK(cfg.part_size_bytes >= 5ULL * 1024 * 1024);
+    FZ_CHECK(cfg.env_file_insecure == 0); /* the file is 0600 */
+    check_describe(&cfg);
+    if (r2b_config_check_s3(&cfg, &err) == R2B_OK)
+        try_client(&cfg, data, size);
+    else
+        check_error_secret(err.message, cfg.secret_key, data, size);
+    r2b_config_release(&cfg);
+    return 0;
+}
