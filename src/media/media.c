@@ -495,6 +495,9 @@ static enum save_fail save_file(VipsImage *img, const char *path, const char *ex
         if (vrc != 0 && sink.write_errno) {
             r2b_error_set(err, R2B_ERR_IO, "cannot write '%s': %s", path,
                           strerror(sink.write_errno));
+            if (err && (sink.write_errno == ENOSPC || sink.write_errno == EDQUOT ||
+                        sink.write_errno == EFBIG))
+                err->retryable = 1; /* a full temp dir: retry later (exit 75) */
             vips_error_clear();
             rc = SAVE_WRITE;
         } else if (vrc != 0) {
