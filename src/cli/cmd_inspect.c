@@ -15,8 +15,10 @@ static const char usage[] =
     "type (from the content, never the name), validates it against Mastodon's\n"
     "rules and, for images, writes the 'original' and 'small' styles upright,\n"
     "resized, converted to sRGB and stripped of all metadata (EXIF, GPS, XMP,\n"
-    "IPTC, comments), with a 4x4 blurhash. Video and audio are validated and\n"
-    "passed through unchanged for now.\n\n"
+    "IPTC, comments), with a 4x4 blurhash. Video becomes an MP4 (H.264 + AAC:\n"
+    "copied when it already is that, re-encoded otherwise) with no metadata and a\n"
+    "JPEG poster as 'small'; audio becomes an MP3. Mastodon's limits apply: 99 MiB,\n"
+    "3840x2160 pixels, 120 fps, 36,000 frames.\n\n"
     "  --out DIR          keep the styles as DIR/original.<ext> and DIR/small.<ext>\n"
     "                     (otherwise they are deleted after the report)\n"
     "  --claimed-type T   the type the uploader claimed; a mismatch is reported\n\n"
@@ -169,12 +171,19 @@ int cmd_inspect(int argc, char **argv)
                 json_object_object_add(meta, r.styles[i].name,
                                        cli_meta_json(r.styles[i].width, r.styles[i].height));
         }
+        cli_av_meta(meta, &r);
+        if (r.kind == R2B_MEDIA_VIDEO || r.kind == R2B_MEDIA_AUDIO)
+            json_object_object_add(j, "remuxed", json_object_new_boolean(!r.transcoded));
+        if (r.source_codecs[0])
+            json_object_object_add(j, "source_codecs", json_object_new_string(r.source_codecs));
         json_object_object_add(j, "styles", styles);
         json_object_object_add(j, "meta", meta);
         cli_print_json(j);
     } else {
         printf("type: %s (%s)%s\n", r.type, kind_name(r.kind),
-               r.transcoded ? "" : ", passed through unchanged");
+               r.transcoded                 ? ""
+               : r.kind == R2B_MEDIA_IMAGE ? ", passed through unchanged"
+                                           : ", remuxed (streams copied, metadata dropped)");
         for (int i = 0; i < r.n_styles; i++)
             printf("%s: %s %dx%d %llu bytes sha256 %s%s%s\n", r.styles[i].name,
                    r.styles[i].content_type, r.styles[i].width, r.styles[i].height,
@@ -182,6 +191,14 @@ int cmd_inspect(int argc, char **argv)
                    out_dir ? " -> " : "", out_dir ? r.styles[i].path : "");
         if (r.blurhash[0])
             printf("blurhash: %s\n", r.blurhash);
+        if (r.kind == R2B_MEDIA_VIDEO || r.kind == R2B_MEDIA_AUDIO)
+            printf("%s%s%s%s%.2f s, %lld bit/s%s%s, audio: %s %d ch %d Hz (source: %s)\n",
+                   r.video_codec, r.video_codec[0] ? " " : "", r.frame_rate,
+                   r.video_codec[0] ? " " : "", r.duration_s,
+                   (long long)r.bitrate, r.rotation ? ", rotated " : "",
+                   r.rotation ? (r.rotation == 90 ? "90" : r.rotation == 180 ? "180" : "270") : "",
+                   r.audio_codec[0] ? r.audio_codec : "none", r.audio_channels,
+                   r.audio_sample_rate, r.source_codecs);
     }
     rc = R2B_EXIT_OK;
 cleanup:

@@ -11,7 +11,8 @@ static const char usage[] =
     "                       [--claimed-type T] [--json]\n\n"
     "Uploads a Mastodon attachment safely: sniffs and validates it, transcodes\n"
     "images (upright, resized to 'original' and 'small', metadata stripped,\n"
-    "blurhash), records each style 'pending' in the manifest, PUTs it to the\n"
+    "blurhash), video to MP4 with a JPEG poster and audio to MP3 (no metadata),\n"
+    "records each style 'pending' in the manifest, PUTs it to the\n"
     "bucket its visibility requires, and records it 'stored' once the server\n"
     "confirmed it.\n\n"
     "  --visibility V   public, unlisted, private or direct (private and direct go to\n"
@@ -143,6 +144,7 @@ int cmd_upload(int argc, char **argv)
                 json_object_object_add(meta, res.styles[i].name,
                                        cli_meta_json(res.styles[i].width, res.styles[i].height));
         }
+        cli_av_meta(meta, &res.media);
         json_object_object_add(j, "styles", styles);
         json_object_object_add(j, "meta", meta);
         cli_print_json(j);
