@@ -174,6 +174,8 @@ int cmd_inspect(int argc, char **argv)
         cli_av_meta(meta, &r);
         if (r.kind == R2B_MEDIA_VIDEO || r.kind == R2B_MEDIA_AUDIO)
             json_object_object_add(j, "remuxed", json_object_new_boolean(!r.transcoded));
+        if (r.kind == R2B_MEDIA_VIDEO)
+            json_object_object_add(j, "rotation", json_object_new_int(r.rotation));
         if (r.source_codecs[0])
             json_object_object_add(j, "source_codecs", json_object_new_string(r.source_codecs));
         json_object_object_add(j, "styles", styles);

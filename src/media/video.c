@@ -604,8 +604,17 @@ static enum r2b_status write_poster(struct av_job *j, const AVFrame *f)
     AVPacket *pkt = av_packet_alloc();
     char path[4200];
     enum r2b_status st = R2B_OK;
-    int fd = -1, e, w = f->width, h = f->height, have_file = 0;
-    double area = (double)w * (double)h;
+    /* the odd last column/row goes, as in the MP4 */
+    int fd = -1, e, cw = f->width & ~1, ch = f->height & ~1, w, h, have_file = 0;
+    double area;
+
+    if (cw == 0)
+        cw = f->width;
+    if (ch == 0)
+        ch = f->height;
+    w = cw;
+    h = ch;
+    area = (double)w * (double)h;
 
     if (rgb == NULL || pkt == NULL || c == NULL) {
         st = r2b_error_set(j->err, c ? R2B_ERR_NOMEM : R2B_ERR_UNSUPPORTED,
@@ -626,14 +635,12 @@ static enum r2b_status write_poster(struct av_job *j, const AVFrame *f)
     rgb->format = AV_PIX_FMT_RGB24;
     rgb->width = w;
     rgb->height = h;
-    sws = sws_getContext(f->width, f->height, f->format, w, h, AV_PIX_FMT_RGB24, SWS_BICUBIC, NULL,
-                         NULL, NULL);
+    sws = sws_getContext(cw, ch, f->format, w, h, AV_PIX_FMT_RGB24, SWS_BICUBIC, NULL, NULL, NULL);
     if (sws == NULL || av_frame_get_buffer(rgb, 0) < 0) {
         st = r2b_error_set(j->err, R2B_ERR_NOMEM, "cannot convert the poster frame");
         goto cleanup;
     }
-    sws_scale(sws, (const uint8_t *const *)f->data, f->linesize, 0, f->height, rgb->data,
-              rgb->linesize);
+    sws_scale(sws, (const uint8_t *const *)f->data, f->linesize, 0, ch, rgb->data, rgb->linesize);
     if ((png = avcodec_alloc_context3(c)) == NULL) {
         st = r2b_error_set(j->err, R2B_ERR_NOMEM, "out of memory");
         goto cleanup;
