@@ -378,7 +378,7 @@ if [ $s3ok = 1 ]; then
   check "upload of a WebM: original key .mp4 (video/mp4), small .jpg (image/jpeg)" \
     eval 'is $rc 0 && has "$okey" "/original/" && is "${okey##*.}" mp4 && is "${skey##*.}" jpg && is "$(json "$out" "d[\"styles\"][\"original\"][\"content_type\"]+\" \"+d[\"styles\"][\"small\"][\"content_type\"]")" "video/mp4 image/jpeg"'
   check "upload --json carries Mastodon's video meta" \
-    eval 'is "$(json "$out" "\"%s %s %s\" % (d[\"meta\"][\"original\"][\"frame_rate\"], d[\"meta\"][\"audio_channels\"], d[\"meta\"][\"original\"][\"bitrate\"] > 0)")" "25/1 mono True"'
+    eval 'is "$(json "$out" "\"%s %s %s\" % (d[\"meta\"][\"original\"][\"frame_rate\"], d[\"meta\"][\"audio_channels\"], d[\"meta\"][\"original\"][\"bitrate\"] > 0)")" "30/1 mono True"'
   run get "$okey" "$T/stored.mp4"
   check "the stored original is the metadata-free MP4" \
     eval 'is $rc 0 && ! grep -q R2BSECRET "$T/stored.mp4" && is "$(ffprobe -v error -show_entries stream=codec_name -of csv=p=0 "$T/stored.mp4" | tr "\n" " ")" "h264 aac "'
