@@ -100,6 +100,10 @@ mk audio-cover.mp3 ff -f lavfi -i "$A" -i "$T/cover.jpg" -t 1 -map 0:a -map 1:v 
   -disposition:v attached_pic "${META[@]}" -id3v2_version 3 "$F/audio-cover.mp3"
 mk audio.m4a ff -f lavfi -i "$A" -t 1 -c:a aac "${META[@]}" "$F/audio.m4a"
 mk truncated.wav cut60 "$F/audio.wav" "$F/truncated.wav"
+# animated GIFs for --gifv (and a static one, which stays an image)
+mk gifv-480x270.gif ff -f lavfi -i "testsrc=size=480x270:rate=10" -t 0.5 "$F/gifv-480x270.gif"
+mk gifv-1281x720.gif ff -f lavfi -i "testsrc=size=1281x720:rate=10" -t 0.2 "$F/gifv-1281x720.gif"
+mk gif-static.gif ff -f lavfi -i "testsrc=size=64x48:rate=1" -frames:v 1 "$F/gif-static.gif"
 # names that lie
 mk webm-named.mp4 cp "$F/vp9-opus.webm" "$F/webm-named.mp4"
 mk mp3-named.wav cp "$F/audio-stereo.mp3" "$F/mp3-named.wav"
@@ -143,6 +147,9 @@ truncated.wav	4	corrupt	audio/wav	-	-	-	-	-	WAV cut at 60%: the data chunk ends 
 webm-named.mp4	0	ok	video/webm	video	transcode	320x240	320x240	1	+src=vp9+opus a WebM named .mp4: the content decides
 mp3-named.wav	0	ok	audio/mpeg	audio	remux	-	-	2	+src=mp3 an MP3 named .wav: remuxed as MP3
 mp4-named.mp3	0	ok	video/mp4	video	remux	320x240	320x240	0	+src=h264 an MP4 named .mp3: a video
+gifv-480x270.gif	0	ok	image/gif	gifv	transcode	480x270	480x270	0	+gifv +src=gif --gifv: an animated GIF becomes a silent H.264 MP4 with a poster
+gifv-1281x720.gif	4	too_many_pixels	image/gif	-	-	-	-	-	+gifv --gifv: an animated GIF over 921,600 px is refused as without it
+gif-static.gif	0	ok	image/gif	image	-	64x48	64x48	-	+gifv --gifv: a single-frame GIF stays an image
 EOF
 
 cat >"$T/check.py" <<'EOF'
@@ -173,6 +180,16 @@ if j.get("ok") is not True:
     bad("not accepted: %r" % j); sys.exit(0)
 if j.get("kind") != ekind:
     bad("kind %r, expected %r" % (j.get("kind"), ekind))
+if ekind == "image":  # a GIF that --gifv leaves alone
+    o = (j.get("styles") or {}).get("original") or {}
+    if o.get("content_type") != "image/gif" or "%sx%s" % (o.get("width"), o.get("height")) != osize:
+        bad("original %r, expected an image/gif of %s" % (o, osize))
+    sys.exit(0)
+gifv = ekind == "gifv"
+if gifv:
+    ekind = "video"
+    if j.get("animated") is not True:
+        bad("animated %r for a gifv" % j.get("animated"))
 if j.get("transcoded") is not (path == "transcode") or j.get("remuxed") is not (path == "remux"):
     bad("transcoded=%r remuxed=%r, expected %s" % (j.get("transcoded"), j.get("remuxed"), path))
 if "+src" in flags and j.get("source_codecs") != flags["+src"]:
@@ -343,12 +360,19 @@ while IFS=$'\t' read -r file ex outcome type kind path osize ssize ach notes; do
   [ -e "$F/$file" ] || { check "$file: fixture exists" false; continue; }
   tmpd=$T/tmp/$file
   rm -rf "$T/styles/$file" && mkdir -p "$tmpd"
-  TMPDIR=$tmpd "$BIN" inspect "$F/$file" --json --out "$T/styles/$file" </dev/null >"$T/out.json" 2>"$T/err"
+  extra=()
+  case " $notes " in *" +gifv "*) extra=(--gifv) ;; esac
+  TMPDIR=$tmpd "$BIN" inspect "$F/$file" --json --out "$T/styles/$file" "${extra[@]}" </dev/null >"$T/out.json" 2>"$T/err"
   rc=$?
   cat "$T/out.json" "$T/err" >>"$ALL_OUT"
   python3 "$T/check.py" "$F/$file" "$T/out.json" "$T/err" "$rc" "$tmpd" \
     "$file" "$ex" "$outcome" "$type" "$kind" "$path" "$osize" "$ssize" "$ach" "$notes" </dev/null >"$T/why" 2>&1
-  if [ "$outcome" = ok ]; then desc="$file: $path to $([ "$kind" = video ] && echo "MP4 $osize + poster $ssize" || echo MP3), no metadata"; else desc="$file: exit $ex $outcome"; fi
+  case $outcome/$kind in
+    ok/video | ok/gifv) desc="$file: $path to MP4 $osize + poster $ssize, no metadata" ;;
+    ok/audio) desc="$file: $path to MP3, no metadata" ;;
+    ok/*) desc="$file: stays an $kind" ;;
+    *) desc="$file: exit $ex $outcome" ;;
+  esac
   n=$((n + 1))
   if [ ! -s "$T/why" ]; then
     passed=$((passed + 1)); echo "ok $n - $desc"
@@ -386,6 +410,10 @@ if [ $s3ok = 1 ]; then
   akey=$(json "$out" 'd["styles"]["original"]["key"]' 2>/dev/null)
   check "upload of a FLAC: one style, key .mp3, audio/mpeg, duration in meta" \
     eval 'is $rc 0 && is "${akey##*.}" mp3 && is "$(json "$out" "\"%s %s %.0f\" % (d[\"styles\"][\"original\"][\"content_type\"], len(d[\"styles\"]), d[\"meta\"][\"duration\"])")" "audio/mpeg 1 1"'
+  run upload "$F/gifv-480x270.gif" --visibility public --account 100 --id "$((id + 3))" --gifv --json
+  gkey=$(json "$out" 'd["styles"]["original"]["key"]' 2>/dev/null)
+  check "upload --gifv of an animated GIF: gifv, key .mp4 (video/mp4), poster .jpg" \
+    eval 'is $rc 0 && is "${gkey##*.}" mp4 && is "$(json "$out" "\"%s %s %s\" % (d[\"gifv\"], d[\"styles\"][\"original\"][\"content_type\"], d[\"styles\"][\"small\"][\"key\"].rsplit(\".\", 1)[1])")" "True video/mp4 jpg"'
   run upload "$F/fps125.mp4" --visibility public --account 100 --id "$((id + 2))" --json
   check "upload of a 125 fps video: exit 4, frame_rate_too_high" \
     eval 'is $rc 4 && is "$(json "$out" "d[\"reject\"]")" frame_rate_too_high'

@@ -71,6 +71,8 @@ struct r2b_media_options {
     int video_max_fps;         /* floor(frame rate) above it is refused; default 120 */
     int64_t video_max_frames;  /* frames in the file; default 36,000 */
     uint64_t video_timeout_ms; /* wall-clock deadline for one file; default 10 min */
+    int gifv;                  /* 1: an animated GIF becomes a silent MP4 (Mastodon's gifv);
+                                  default 0: it stays a GIF */
 };
 
 /* One output file. */
@@ -113,6 +115,7 @@ struct r2b_media_result {
     char audio_codec[16];     /* of the output: "aac", "mp3" */
     char source_codecs[64];   /* of the source, e.g. "vp9+opus" (logs, JSON) */
     int rotation;             /* display rotation kept from the source: 0, 90, 180, 270 */
+    int gifv;                 /* an animated GIF turned into a silent MP4 (kind VIDEO) */
 };
 
 /* Starts libvips and libmagic, locks libvips down for untrusted input. Once per process. */

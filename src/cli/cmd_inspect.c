@@ -21,7 +21,8 @@ static const char usage[] =
     "3840x2160 pixels, 120 fps, 36,000 frames.\n\n"
     "  --out DIR          keep the styles as DIR/original.<ext> and DIR/small.<ext>\n"
     "                     (otherwise they are deleted after the report)\n"
-    "  --claimed-type T   the type the uploader claimed; a mismatch is reported\n\n"
+    "  --claimed-type T   the type the uploader claimed; a mismatch is reported\n"
+    "  --gifv             an animated GIF becomes a silent MP4, as Mastodon's gifv\n\n"
     "Exit 0 accepted, 4 rejected (the reason on stderr), 6 no such file.\n";
 
 static const char *kind_name(enum r2b_media_kind k)
@@ -99,9 +100,11 @@ int cmd_inspect(int argc, char **argv)
     struct cli_common common = {0};
     struct cli_args args;
     const char *out_dir = NULL, *claimed = NULL;
+    int gifv = 0;
     const struct cli_opt opts[] = {
         {"out", &out_dir, NULL},
         {"claimed-type", &claimed, NULL},
+        {"gifv", NULL, &gifv},
         {NULL, NULL, NULL},
     };
     struct r2b_media_options mo;
@@ -124,6 +127,7 @@ int cmd_inspect(int argc, char **argv)
         return cli_fail(&common, &err);
     r2b_media_options_init(&mo);
     mo.claimed_type = claimed;
+    mo.gifv = gifv;
     st = r2b_media_process(args.pos[0], &mo, &r, &err);
     if (st == R2B_ERR_REJECTED) {
         if (common.json) {
@@ -156,7 +160,7 @@ int cmd_inspect(int argc, char **argv)
 
         json_object_object_add(j, "ok", json_object_new_boolean(1));
         json_object_object_add(j, "type", json_object_new_string(r.type));
-        json_object_object_add(j, "kind", json_object_new_string(kind_name(r.kind)));
+        json_object_object_add(j, "kind", json_object_new_string(r.gifv ? "gifv" : kind_name(r.kind)));
         json_object_object_add(j, "transcoded", json_object_new_boolean(r.transcoded));
         json_object_object_add(j, "animated", json_object_new_boolean(r.animated));
         json_object_object_add(j, "type_mismatch", json_object_new_boolean(r.type_mismatch));

@@ -763,7 +763,10 @@ enum r2b_status r2b_media_process(const char *path, const struct r2b_media_optio
         goto cleanup;
     }
     have_dir = 1;
-    if (r->kind == R2B_MEDIA_IMAGE) {
+    if (r->kind == R2B_MEDIA_IMAGE && o->gifv && strcmp(r->type, "image/gif") == 0 &&
+        r2b_media__gif_is_animated(path)) {
+        st = r2b_media__process_av(path, dir, o, r, err); /* video.c: gifv */
+    } else if (r->kind == R2B_MEDIA_IMAGE) {
         st = process_image(path, fd, dir, o, r, err);
     } else {
         st = r2b_media__process_av(path, dir, o, r, err); /* video.c */

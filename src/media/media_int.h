@@ -39,10 +39,15 @@ int r2b_media__fit_box(int w, int h, uint64_t limit);
  * Video or audio at `path` (already sniffed into r->type / r->kind, size
  * checked): probe, validate, write the styles into `dir`, fill the meta.
  * Same contract as r2b_media_process (rejections through r->reject).
+ * Also takes an animated GIF (r->type "image/gif"): it becomes a silent MP4
+ * within the animated-GIF pixel limit, r->gifv set, kind VIDEO.
  */
 enum r2b_status r2b_media__process_av(const char *path, const char *dir,
                                       const struct r2b_media_options *o,
                                       struct r2b_media_result *r, struct r2b_error *err);
+
+/* Whether the GIF at `path` has more than one frame (its packets counted, nothing decoded). */
+int r2b_media__gif_is_animated(const char *path);
 
 /* Appends a style (path dir/name.ext, not yet written) to r. */
 enum r2b_status r2b_media__add_style(struct r2b_media_result *r, const char *dir, const char *name,

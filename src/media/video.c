@@ -86,6 +86,7 @@ struct av_job {
     struct SwsContext *sws; /* to the encoder's format and size */
     AVFrame *vconv;
     int64_t last_vpts;
+    int64_t last_vdur; /* duration of the last frame sent to the encoder (its time base) */
 
     SwrContext *swr;
     AVAudioFifo *fifo;
@@ -167,6 +168,7 @@ static const char *demuxer_for(const char *type)
         {"audio/3gpp", "mov"},  {"video/webm", "matroska"}, {"audio/webm", "matroska"},
         {"video/ogg", "ogg"},   {"audio/ogg", "ogg"},       {"audio/mpeg", "mp3"},
         {"audio/flac", "flac"}, {"audio/wav", "wav"},       {"audio/aac", "aac"},
+        {"image/gif", "gif"}, /* gifv */
     };
     for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
         if (strcmp(type, map[i].type) == 0)
@@ -194,7 +196,8 @@ static char *decoder_whitelist(void)
         if (!av_codec_is_decoder(c))
             continue;
         if (!allowed(c->id, video_codecs, sizeof(video_codecs) / sizeof(video_codecs[0])) &&
-            !allowed(c->id, audio_codecs, sizeof(audio_codecs) / sizeof(audio_codecs[0])))
+            !allowed(c->id, audio_codecs, sizeof(audio_codecs) / sizeof(audio_codecs[0])) &&
+            c->id != AV_CODEC_ID_GIF)
             continue;
         if (r2b_buf_addf(&b, "%s%s", b.len ? "," : "", c->name) != R2B_OK) {
             r2b_buf_release(&b);
@@ -303,7 +306,8 @@ static enum r2b_status pick_and_validate(struct av_job *j)
     if (j->ai >= 0)
         as = j->in->streams[j->ai];
     if (vs && !allowed(vs->codecpar->codec_id, video_codecs,
-                       sizeof(video_codecs) / sizeof(video_codecs[0])))
+                       sizeof(video_codecs) / sizeof(video_codecs[0])) &&
+        !(r->gifv && vs->codecpar->codec_id == AV_CODEC_ID_GIF))
         return job_reject(j, R2B_REJECT_TYPE, "%s with %s video, which is not accepted", r->type,
                           avcodec_get_name(vs->codecpar->codec_id));
     if (as && !allowed(as->codecpar->codec_id, audio_codecs,
@@ -588,7 +592,13 @@ static enum r2b_status drain_encoder(struct av_job *j, AVCodecContext *enc, int 
     int e;
 
     while ((e = avcodec_receive_packet(enc, j->opkt)) >= 0) {
-        enum r2b_status st = write_packet(j, j->opkt, enc->time_base, os_index);
+        enum r2b_status st;
+
+        /* x264 leaves durations to the muxer, which reads them from the next
+         * timestamp: the last frame would get none and the video end early */
+        if (enc == j->venc && j->opkt->duration <= 0)
+            j->opkt->duration = j->last_vdur;
+        st = write_packet(j, j->opkt, enc->time_base, os_index);
 
         av_packet_unref(j->opkt);
         if (st != R2B_OK)
@@ -733,6 +743,8 @@ static enum r2b_status encode_video(struct av_job *j, AVFrame *f)
         if (j->last_vpts != AV_NOPTS_VALUE && pts <= j->last_vpts)
             pts = j->last_vpts + 1;
         j->last_vpts = pts;
+        if (f->pkt_duration > 0)
+            j->last_vdur = f->pkt_duration;
         in->pts = pts;
         in->pict_type = AV_PICTURE_TYPE_NONE;
     }
@@ -904,6 +916,28 @@ static enum r2b_status decode_audio(struct av_job *j, const AVPacket *pkt)
             return st;
     }
     return R2B_OK;
+}
+
+int r2b_media__gif_is_animated(const char *path)
+{
+    const AVInputFormat *fmt = av_find_input_format("gif");
+    AVFormatContext *in = NULL;
+    AVDictionary *opts = NULL;
+    AVPacket *pkt = av_packet_alloc();
+    int frames = 0;
+
+    av_log_set_level(AV_LOG_QUIET);
+    av_dict_set(&opts, "protocol_whitelist", "file", 0);
+    if (fmt && pkt && avformat_open_input(&in, path, fmt, &opts) == 0) {
+        while (frames < 2 && av_read_frame(in, pkt) >= 0) {
+            frames++;
+            av_packet_unref(pkt);
+        }
+    }
+    avformat_close_input(&in);
+    av_dict_free(&opts);
+    av_packet_free(&pkt);
+    return frames > 1;
 }
 
 /* --- the whole ------------------------------------------------------------------------------------ */
@@ -1117,10 +1151,21 @@ enum r2b_status r2b_media__process_av(const char *path, const char *dir,
                                       struct r2b_media_result *r, struct r2b_error *err)
 {
     struct av_job j;
+    struct r2b_media_options gif_opts;
     enum r2b_status st;
     int mp3_out;
 
     memset(&j, 0, sizeof(j));
+    if (strcmp(r->type, "image/gif") == 0) {
+        /* gifv: an animated GIF as a silent video, under the animated-GIF pixel limit */
+        gif_opts = *o;
+        if (gif_opts.gif_max_pixels < gif_opts.video_max_pixels)
+            gif_opts.video_max_pixels = gif_opts.gif_max_pixels;
+        o = &gif_opts;
+        r->gifv = 1;
+        r->animated = 1;
+        r->kind = R2B_MEDIA_VIDEO;
+    }
     j.o = o;
     j.r = r;
     j.err = err;
