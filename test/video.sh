@@ -381,6 +381,14 @@ while IFS=$'\t' read -r file ex outcome type kind path osize ssize ach notes; do
   fi
 done <"$T/expected.tsv"
 
+# the deadline: a 4K frame cannot be opened, decoded and written in 1 ms
+mkdir -p "$T/tmp/timeout"
+TMPDIR=$T/tmp/timeout run inspect "$F/px-3840x2160.mp4" --timeout-ms 1 --json
+check "a deadline passed: exit 4 timeout, nothing left in TMPDIR" \
+  eval 'is $rc 4 && is "$(json "$out" "d[\"reject\"]")" timeout && is "$(ls -A "$T/tmp/timeout")" ""'
+run inspect "$F/px-3840x2160.mp4" --timeout-ms 0
+check "--timeout-ms 0 is a usage error (exit 2)" is $rc 2
+
 # the text report and a claimed type that disagrees
 run inspect "$F/webm-named.mp4" --claimed-type video/mp4
 check "text report: transcoded, source codecs, and the claimed type's mismatch warned" \

@@ -22,7 +22,8 @@ static const char usage[] =
     "  --out DIR          keep the styles as DIR/original.<ext> and DIR/small.<ext>\n"
     "                     (otherwise they are deleted after the report)\n"
     "  --claimed-type T   the type the uploader claimed; a mismatch is reported\n"
-    "  --gifv             an animated GIF becomes a silent MP4, as Mastodon's gifv\n\n"
+    "  --gifv             an animated GIF becomes a silent MP4, as Mastodon's gifv\n"
+    "  --timeout-ms N     give up on a video or audio file after N ms (default 600000)\n\n"
     "Exit 0 accepted, 4 rejected (the reason on stderr), 6 no such file.\n";
 
 static const char *kind_name(enum r2b_media_kind k)
@@ -99,12 +100,14 @@ int cmd_inspect(int argc, char **argv)
 {
     struct cli_common common = {0};
     struct cli_args args;
-    const char *out_dir = NULL, *claimed = NULL;
+    const char *out_dir = NULL, *claimed = NULL, *timeout_s = NULL;
     int gifv = 0;
+    uint64_t timeout_ms = 0;
     const struct cli_opt opts[] = {
         {"out", &out_dir, NULL},
         {"claimed-type", &claimed, NULL},
         {"gifv", NULL, &gifv},
+        {"timeout-ms", &timeout_s, NULL},
         {NULL, NULL, NULL},
     };
     struct r2b_media_options mo;
@@ -122,12 +125,16 @@ int cmd_inspect(int argc, char **argv)
     }
     if (args.n_pos != 1)
         return cli_usage_error("inspect", "expected one FILE");
+    if (timeout_s && (r2b_parse_u64(timeout_s, 86400000, &timeout_ms) != 0 || timeout_ms == 0))
+        return cli_usage_error("inspect", "--timeout-ms needs 1..86400000");
     r2b_error_clear(&err);
     if (r2b_media_global_init(&err) != R2B_OK)
         return cli_fail(&common, &err);
     r2b_media_options_init(&mo);
     mo.claimed_type = claimed;
     mo.gifv = gifv;
+    if (timeout_ms)
+        mo.video_timeout_ms = timeout_ms;
     st = r2b_media_process(args.pos[0], &mo, &r, &err);
     if (st == R2B_ERR_REJECTED) {
         if (common.json) {

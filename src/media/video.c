@@ -153,7 +153,7 @@ static int interrupt_cb(void *opaque)
 {
     const struct av_job *j = opaque;
 
-    return av_gettime_relative() > j->deadline_us;
+    return av_gettime_relative() >= j->deadline_us;
 }
 
 /* --- opening and validating ---------------------------------------------------------------- */
