@@ -80,6 +80,7 @@ mk px-3840x2160.mp4 ff -f lavfi -i "color=size=3840x2160:rate=1" -frames:v 1 "${
 mk px-3842x2160.mp4 ff -f lavfi -i "color=size=3842x2160:rate=1" -frames:v 1 "${X264[@]}" "$F/px-3842x2160.mp4"
 mk frames-36001.mp4 ff -f lavfi -i "color=size=16x16:rate=120" -frames:v 36001 "${X264[@]}" "$F/frames-36001.mp4"
 mk size-100mib.mp4 eval 'cp "$F/h264-silent.mp4" "$F/size-100mib.mp4" && truncate -s 104857600 "$F/size-100mib.mp4"'
+mk h264-starts-at-5s.mp4 eval 'ff -i "$F/h264-aac.mp4" -c copy -output_ts_offset 5 "$F/h264-starts-at-5s.mp4"'
 mk subtitles-only.mp4 eval 'printf "1\n00:00:00,000 --> 00:00:01,000\nhello\n" >"$T/s.srt" && ff -i "$T/s.srt" -c:s mov_text "$F/subtitles-only.mp4"'
 mk mpeg2.mp4 ff -f lavfi -i "$V" -t 0.5 -c:v mpeg2video "$F/mpeg2.mp4"
 mk aac-only.mp4 ff -f lavfi -i "$A" -t 1 -c:a aac -f mp4 -brand isom "${META[@]}" "$F/aac-only.mp4"
@@ -119,6 +120,7 @@ cat >"$T/expected.tsv" <<'EOF'
 h264-aac.mp4	0	ok	video/mp4	video	remux	320x240	320x240	1	+meta +src=h264+aac compliant H.264 yuv420p + AAC with location, dates, make/model, handler names
 h264-apple.mov	0	ok	video/quicktime	video	remux	320x240	320x240	1	+meta +src=h264+aac QuickTime with com.apple.quicktime.location.ISO6709, make, model, creationdate, a chapter
 h264-cover.mp4	0	ok	video/mp4	video	remux	320x240	320x240	1	+meta +src=h264+aac MP4 with a cover-art JPEG (attached picture): dropped
+h264-starts-at-5s.mp4	0	ok	video/mp4	video	remux	320x240	320x240	1	+src=h264+aac timestamps from 5 s: the output starts at 0, no 5 s of nothing
 h264-silent.mp4	0	ok	video/mp4	video	remux	320x240	320x240	0	+meta +src=h264 H.264 with no audio: remuxed, no audio track appears
 vp9-opus.webm	0	ok	video/webm	video	transcode	320x240	320x240	1	+meta +src=vp9+opus VP9 + Opus WebM: both streams re-encoded (libx264 veryfast, AAC)
 hevc-apple.mov	0	ok	video/quicktime	video	transcode	320x240	320x240	1	+meta +src=hevc+aac HEVC QuickTime with Apple location: video re-encoded, AAC copied
@@ -279,6 +281,14 @@ else:
         bad("blurhash for audio: %r" % j.get("blurhash"))
     if int(ach) and as_ and as_[0].get("channels") != int(ach):
         bad("%s channels, expected %s" % (as_[0].get("channels"), ach))
+# every output starts at 0 (AAC priming aside) and lasts what the source lasts
+if abs(float(pr["format"].get("start_time", 0))) > 0.1:
+    bad("the output starts at %s s" % pr["format"].get("start_time"))
+sf = json.loads(subprocess.run(["ffprobe", "-v", "error", "-show_format", "-of", "json", inp],
+                               capture_output=True, text=True).stdout)["format"]
+src_dur = float(sf.get("duration", 0)) - max(0.0, float(sf.get("start_time", 0)))
+if abs(float(pr["format"].get("duration", 0)) - src_dur) > 0.1:
+    bad("the output lasts %s s, the source %.3f s" % (pr["format"].get("duration"), src_dur))
 # meta, as Mastodon's file.meta
 m = j.get("meta") or {}
 mo = m.get("original") or {}

@@ -92,6 +92,7 @@ struct av_job {
     AVAudioFifo *fifo;
     AVFrame *aconv, *aframe;
     int64_t next_apts;
+    int apts_set;
     int swr_rate, swr_fmt;
     AVChannelLayout swr_layout;
 
@@ -910,6 +911,14 @@ static enum r2b_status decode_audio(struct av_job *j, const AVPacket *pkt)
             break;
         if (e < 0)
             return input_failed(j, "cannot decode audio", e);
+        if (!j->apts_set) { /* sound that starts after the picture keeps its place */
+            int64_t ts = j->frame->best_effort_timestamp;
+
+            if (ts != AV_NOPTS_VALUE && ts > 0)
+                j->next_apts = av_rescale_q(ts, j->in->streams[j->ai]->time_base,
+                                            j->aenc->time_base);
+            j->apts_set = 1;
+        }
         st = resample(j, j->frame);
         av_frame_unref(j->frame);
         if (st != R2B_OK)
@@ -942,6 +951,25 @@ int r2b_media__gif_is_animated(const char *path)
 
 /* --- the whole ------------------------------------------------------------------------------------ */
 
+/*
+ * The output starts at 0 whatever the input's start time (as the ffmpeg
+ * CLI does): a container starting at 10 s would otherwise get an edit list
+ * with 10 s of nothing in front.
+ */
+static void shift_to_zero(struct av_job *j, AVPacket *pkt)
+{
+    int64_t off;
+
+    if (j->in->start_time == AV_NOPTS_VALUE || j->in->start_time == 0)
+        return;
+    off = av_rescale_q(j->in->start_time, AV_TIME_BASE_Q,
+                       j->in->streams[pkt->stream_index]->time_base);
+    if (pkt->pts != AV_NOPTS_VALUE)
+        pkt->pts -= off;
+    if (pkt->dts != AV_NOPTS_VALUE)
+        pkt->dts -= off;
+}
+
 static void note_input_end(struct av_job *j, const AVPacket *pkt)
 {
     const AVStream *s;
@@ -951,9 +979,8 @@ static void note_input_end(struct av_job *j, const AVPacket *pkt)
     if ((pkt->stream_index != j->vi && pkt->stream_index != j->ai) || t == AV_NOPTS_VALUE)
         return;
     s = j->in->streams[pkt->stream_index];
+    /* on the file's own clock: an MP4 whose edit list starts it at 5 s declares 5 s more */
     end = (double)(t + (pkt->duration > 0 ? pkt->duration : 0)) * av_q2d(s->time_base);
-    if (j->in->start_time != AV_NOPTS_VALUE)
-        end -= (double)j->in->start_time / AV_TIME_BASE;
     if (end > j->in_end)
         j->in_end = end;
 }
@@ -1032,6 +1059,7 @@ static enum r2b_status run(struct av_job *j, const char *out_path, int mp3_out)
             goto cleanup;
         }
         note_input_end(j, j->pkt);
+        shift_to_zero(j, j->pkt);
         if (j->pkt->stream_index == j->vi) {
             if ((st = decode_video(j, j->pkt)) != R2B_OK)
                 goto cleanup;
