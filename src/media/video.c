@@ -28,7 +28,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -1122,34 +1121,35 @@ cleanup:
 }
 
 /*
- * Size and SHA-256 of the original, mapped rather than read: one pass of
- * SHA-256 alone (the S3 layer computes its own MD5 when it uploads), no
- * copy into a buffer. Measured on a 30 s 1080p remux: 0.27 -> 0.21 s of CPU
- * for the whole job; the mapped pages count in the peak RSS (clean, file
- * backed: the kernel can drop them at any time).
+ * Size and SHA-256 of the original: SHA-256 alone (the S3 layer computes its
+ * own MD5 when it uploads), read in 1 MiB blocks. Measured on a 30 s 1080p
+ * remux, SHA-256 + MD5 cost a quarter of the job; a mapping instead of reads
+ * saved little more and added the whole file to the peak RSS.
  */
 static enum r2b_status digest_output(struct r2b_media_style *s, struct r2b_error *err)
 {
-    struct stat sb;
-    void *map;
+    enum { BLOCK = 1 << 20 };
+    struct r2b_digest d;
+    unsigned char *buf = malloc(BLOCK);
+    ssize_t n = 0;
     int fd = open(s->path, O_RDONLY | O_CLOEXEC);
 
-    if (fd < 0 || fstat(fd, &sb) != 0) {
+    if (fd < 0 || buf == NULL) {
+        free(buf);
         if (fd >= 0)
             close(fd);
-        return r2b_error_set(err, R2B_ERR_IO, "cannot read '%s': %s", s->path, strerror(errno));
+        return buf ? r2b_error_set(err, R2B_ERR_IO, "cannot read '%s': %s", s->path, strerror(errno))
+                   : r2b_error_set(err, R2B_ERR_NOMEM, "out of memory");
     }
-    if (sb.st_size == 0) {
-        close(fd);
-        return r2b_error_set(err, R2B_ERR_IO, "'%s' is empty", s->path);
-    }
-    map = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    r2b_digest_init_sha256(&d);
+    while ((n = read(fd, buf, BLOCK)) > 0)
+        r2b_digest_update(&d, buf, (size_t)n);
     close(fd);
-    if (map == MAP_FAILED)
-        return r2b_media__digest_style(s, err); /* the read() path */
-    r2b_sha256_hex(map, (size_t)sb.st_size, s->sha256);
-    s->size_bytes = (uint64_t)sb.st_size;
-    munmap(map, (size_t)sb.st_size);
+    free(buf);
+    if (n < 0)
+        return r2b_error_set(err, R2B_ERR_IO, "cannot read '%s': %s", s->path, strerror(errno));
+    s->size_bytes = d.bytes;
+    r2b_digest_final(&d, s->sha256, NULL, NULL);
     return R2B_OK;
 }
 

@@ -10,6 +10,7 @@
 
 struct digest_state {
     SHA256_CTX sha;
+    int sha256_only; /* r2b_digest_init_sha256(): MD5 skipped */
     MD5_CTX md5;
 };
 
@@ -117,7 +118,16 @@ void r2b_digest_init(struct r2b_digest *d)
 
     SHA256_Init(&s->sha);
     MD5_Init(&s->md5);
+    s->sha256_only = 0;
     d->bytes = 0;
+}
+
+void r2b_digest_init_sha256(struct r2b_digest *d)
+{
+    struct digest_state *s = (struct digest_state *)(void *)d->state;
+
+    r2b_digest_init(d);
+    s->sha256_only = 1;
 }
 
 void r2b_digest_update(struct r2b_digest *d, const void *data, size_t n)
@@ -125,7 +135,8 @@ void r2b_digest_update(struct r2b_digest *d, const void *data, size_t n)
     struct digest_state *s = (struct digest_state *)(void *)d->state;
 
     SHA256_Update(&s->sha, data, n);
-    MD5_Update(&s->md5, data, n);
+    if (!s->sha256_only)
+        MD5_Update(&s->md5, data, n);
     d->bytes += n;
 }
 
