@@ -35,24 +35,24 @@
 #define R2B_MEDIA_ORIGINAL_MAX_PIXELS 8294400ULL /* 3840 x 2160 area */
 #define R2B_MEDIA_SMALL_MAX_PIXELS 230400ULL     /* 640 x 360 area */
 #define R2B_MEDIA_MAX_STYLES 2
-#define R2B_MEDIA_VIDEO_MAX_PIXELS 8294400ULL   /* 3840 x 2160 */
-#define R2B_MEDIA_VIDEO_MAX_FPS 120             /* floor(frame rate) above this is refused */
-#define R2B_MEDIA_VIDEO_MAX_FRAMES 36000LL      /* about 5 minutes at 120 fps */
-#define R2B_MEDIA_VIDEO_TIMEOUT_MS 600000ULL    /* one file's processing deadline: 10 min */
+#define R2B_MEDIA_VIDEO_MAX_PIXELS 8294400ULL /* 3840 x 2160 */
+#define R2B_MEDIA_VIDEO_MAX_FPS 120           /* floor(frame rate) above this is refused */
+#define R2B_MEDIA_VIDEO_MAX_FRAMES 36000LL    /* about 5 minutes at 120 fps */
+#define R2B_MEDIA_VIDEO_TIMEOUT_MS 600000ULL  /* one file's processing deadline: 10 min */
 
 enum r2b_media_kind { R2B_MEDIA_NONE = 0, R2B_MEDIA_IMAGE, R2B_MEDIA_VIDEO, R2B_MEDIA_AUDIO };
 
 /* Why media was refused. Append-only; the names are stable (JSON, logs). */
 enum r2b_media_reject {
     R2B_REJECT_NONE = 0,
-    R2B_REJECT_EMPTY,       /* "empty": zero bytes */
-    R2B_REJECT_TYPE,        /* "unsupported_type": not a type Mastodon accepts */
-    R2B_REJECT_TOO_LARGE,   /* "too_large": over the byte limit for its kind */
-    R2B_REJECT_DIMENSIONS,  /* "too_many_pixels": over the pixel matrix limit */
-    R2B_REJECT_CORRUPT,     /* "corrupt": truncated or undecodable */
-    R2B_REJECT_FRAME_RATE,  /* "frame_rate_too_high": video over the frame rate limit */
-    R2B_REJECT_TOO_LONG,    /* "too_many_frames": video over the frame count limit */
-    R2B_REJECT_TIMEOUT,     /* "timeout": processing passed the deadline (runaway decode) */
+    R2B_REJECT_EMPTY,      /* "empty": zero bytes */
+    R2B_REJECT_TYPE,       /* "unsupported_type": not a type Mastodon accepts */
+    R2B_REJECT_TOO_LARGE,  /* "too_large": over the byte limit for its kind */
+    R2B_REJECT_DIMENSIONS, /* "too_many_pixels": over the pixel matrix limit */
+    R2B_REJECT_CORRUPT,    /* "corrupt": truncated or undecodable */
+    R2B_REJECT_FRAME_RATE, /* "frame_rate_too_high": video over the frame rate limit */
+    R2B_REJECT_TOO_LONG,   /* "too_many_frames": video over the frame count limit */
+    R2B_REJECT_TIMEOUT,    /* "timeout": processing passed the deadline (runaway decode) */
 };
 
 struct r2b_media_options {
@@ -105,17 +105,17 @@ struct r2b_media_result {
      * `original` output (0 or "" when not applicable).
      */
     double duration_s;
-    char frame_rate[24];      /* "30/1", "30000/1001": video only */
-    double fps;               /* the same as a number */
-    int64_t bitrate;          /* bits per second of the original output, whole file */
-    int64_t frames;           /* video frames in the output */
-    int audio_channels;       /* 0: no audio */
-    int audio_sample_rate;    /* Hz */
-    char video_codec[16];     /* of the output: "h264" */
-    char audio_codec[16];     /* of the output: "aac", "mp3" */
-    char source_codecs[64];   /* of the source, e.g. "vp9+opus" (logs, JSON) */
-    int rotation;             /* display rotation kept from the source: 0, 90, 180, 270 */
-    int gifv;                 /* an animated GIF turned into a silent MP4 (kind VIDEO) */
+    char frame_rate[24];    /* "30/1", "30000/1001": video only */
+    double fps;             /* the same as a number */
+    int64_t bitrate;        /* bits per second of the original output, whole file */
+    int64_t frames;         /* video frames in the output */
+    int audio_channels;     /* 0: no audio */
+    int audio_sample_rate;  /* Hz */
+    char video_codec[16];   /* of the output: "h264" */
+    char audio_codec[16];   /* of the output: "aac", "mp3" */
+    char source_codecs[64]; /* of the source, e.g. "vp9+opus" (logs, JSON) */
+    int rotation;           /* display rotation kept from the source: 0, 90, 180, 270 */
+    int gifv;               /* an animated GIF turned into a silent MP4 (kind VIDEO) */
 };
 
 /* Starts libvips and libmagic, locks libvips down for untrusted input. Once per process. */

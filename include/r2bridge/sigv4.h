@@ -144,7 +144,8 @@ struct r2b_digest {
 };
 
 void r2b_digest_init(struct r2b_digest *d);
-/* The same for SHA-256 alone (half the CPU): r2b_digest_final's MD5 outputs are then meaningless. */
+/* The same for SHA-256 alone (half the CPU): r2b_digest_final's MD5 outputs are then meaningless.
+ */
 void r2b_digest_init_sha256(struct r2b_digest *d);
 void r2b_digest_update(struct r2b_digest *d, const void *data, size_t n);
 /*

@@ -104,10 +104,8 @@ int cmd_inspect(int argc, char **argv)
     int gifv = 0;
     uint64_t timeout_ms = 0;
     const struct cli_opt opts[] = {
-        {"out", &out_dir, NULL},
-        {"claimed-type", &claimed, NULL},
-        {"gifv", NULL, &gifv},
-        {"timeout-ms", &timeout_s, NULL},
+        {"out", &out_dir, NULL}, {"claimed-type", &claimed, NULL},
+        {"gifv", NULL, &gifv},   {"timeout-ms", &timeout_s, NULL},
         {NULL, NULL, NULL},
     };
     struct r2b_media_options mo;
@@ -167,7 +165,8 @@ int cmd_inspect(int argc, char **argv)
 
         json_object_object_add(j, "ok", json_object_new_boolean(1));
         json_object_object_add(j, "type", json_object_new_string(r.type));
-        json_object_object_add(j, "kind", json_object_new_string(r.gifv ? "gifv" : kind_name(r.kind)));
+        json_object_object_add(j, "kind",
+                               json_object_new_string(r.gifv ? "gifv" : kind_name(r.kind)));
         json_object_object_add(j, "transcoded", json_object_new_boolean(r.transcoded));
         json_object_object_add(j, "animated", json_object_new_boolean(r.animated));
         json_object_object_add(j, "type_mismatch", json_object_new_boolean(r.type_mismatch));
@@ -194,7 +193,7 @@ int cmd_inspect(int argc, char **argv)
         cli_print_json(j);
     } else {
         printf("type: %s (%s)%s\n", r.type, kind_name(r.kind),
-               r.transcoded                 ? ""
+               r.transcoded                ? ""
                : r.kind == R2B_MEDIA_IMAGE ? ", passed through unchanged"
                                            : ", remuxed (streams copied, metadata dropped)");
         for (int i = 0; i < r.n_styles; i++)
@@ -207,11 +206,14 @@ int cmd_inspect(int argc, char **argv)
         if (r.kind == R2B_MEDIA_VIDEO || r.kind == R2B_MEDIA_AUDIO)
             printf("%s%s%s%s%.2f s, %lld bit/s%s%s, audio: %s %d ch %d Hz (source: %s)\n",
                    r.video_codec, r.video_codec[0] ? " " : "", r.frame_rate,
-                   r.video_codec[0] ? " " : "", r.duration_s,
-                   (long long)r.bitrate, r.rotation ? ", rotated " : "",
-                   r.rotation ? (r.rotation == 90 ? "90" : r.rotation == 180 ? "180" : "270") : "",
-                   r.audio_codec[0] ? r.audio_codec : "none", r.audio_channels,
-                   r.audio_sample_rate, r.source_codecs);
+                   r.video_codec[0] ? " " : "", r.duration_s, (long long)r.bitrate,
+                   r.rotation ? ", rotated " : "",
+                   r.rotation ? (r.rotation == 90    ? "90"
+                                 : r.rotation == 180 ? "180"
+                                                     : "270")
+                              : "",
+                   r.audio_codec[0] ? r.audio_codec : "none", r.audio_channels, r.audio_sample_rate,
+                   r.source_codecs);
     }
     rc = R2B_EXIT_OK;
 cleanup:

@@ -60,8 +60,7 @@ int cmd_upload(int argc, char **argv)
         {"status", &status_s, NULL},  {"audience", &audience_s, NULL},
         {"key", &key, NULL},          {"id", &id_s, NULL},
         {"class", &klass, NULL},      {"claimed-type", &claimed, NULL},
-        {"gifv", NULL, &gifv},
-        {NULL, NULL, NULL},
+        {"gifv", NULL, &gifv},        {NULL, NULL, NULL},
     };
     struct r2b_upload_request req;
     struct r2b_upload_result res;

@@ -43,8 +43,8 @@ int r2b_media__fit_box(int w, int h, uint64_t limit);
  * within the animated-GIF pixel limit, r->gifv set, kind VIDEO.
  */
 enum r2b_status r2b_media__process_av(const char *path, const char *dir,
-                                      const struct r2b_media_options *o,
-                                      struct r2b_media_result *r, struct r2b_error *err);
+                                      const struct r2b_media_options *o, struct r2b_media_result *r,
+                                      struct r2b_error *err);
 
 /* Whether the GIF at `path` has more than one frame (its packets counted, nothing decoded). */
 int r2b_media__gif_is_animated(const char *path);

@@ -45,13 +45,13 @@
 #include "media_int.h"
 #include "r2bridge/sigv4.h"
 
-#define PROBE_BYTES (5 * 1024 * 1024)     /* how much the demuxer may read to find streams */
-#define ANALYZE_US (10LL * AV_TIME_BASE)  /* and how much media time it may look at */
-#define MAX_STREAMS 64                    /* a file with more is not a phone's video */
-#define AAC_BITRATE 192000                /* Mastodon: -c:a aac -b:a 192k */
-#define MP3_VBR_QUALITY 2                 /* Mastodon: -q:a 2 */
-#define X264_PRESET "veryfast"            /* Mastodon: -preset veryfast */
-#define MIN_VIDEO_BITRATE 100000          /* floor for Mastodon's formula on very long files */
+#define PROBE_BYTES (5 * 1024 * 1024)    /* how much the demuxer may read to find streams */
+#define ANALYZE_US (10LL * AV_TIME_BASE) /* and how much media time it may look at */
+#define MAX_STREAMS 64                   /* a file with more is not a phone's video */
+#define AAC_BITRATE 192000               /* Mastodon: -c:a aac -b:a 192k */
+#define MP3_VBR_QUALITY 2                /* Mastodon: -q:a 2 */
+#define X264_PRESET "veryfast"           /* Mastodon: -preset veryfast */
+#define MIN_VIDEO_BITRATE 100000         /* floor for Mastodon's formula on very long files */
 
 /* Decoders allowed to see uploads (the codecs phones, browsers and Mastodon produce). */
 static const enum AVCodecID video_codecs[] = {
@@ -75,9 +75,9 @@ struct av_job {
     AVFormatContext *in, *out;
     AVPacket *pkt, *opkt;
     AVFrame *frame;
-    int vi, ai;           /* input stream indexes, -1 when absent */
-    int ovi, oai;         /* output stream indexes */
-    int copy_v, copy_a;   /* remux that stream */
+    int vi, ai;         /* input stream indexes, -1 when absent */
+    int ovi, oai;       /* output stream indexes */
+    int copy_v, copy_a; /* remux that stream */
     AVCodecContext *vdec, *adec, *venc, *aenc;
     int poster_done;
     int rotation;
@@ -95,18 +95,17 @@ struct av_job {
     int swr_rate, swr_fmt;
     AVChannelLayout swr_layout;
 
-    int64_t frames;           /* video frames seen */
-    double in_end;            /* seconds: the end of the last packet read */
+    int64_t frames;            /* video frames seen */
+    double in_end;             /* seconds: the end of the last packet read */
     double out_start, out_end; /* output time span in seconds, for duration and bitrate */
 };
 
 /* --- errors ------------------------------------------------------------------------------ */
 
-static enum r2b_status job_reject(struct av_job *j, enum r2b_media_reject why, const char *fmt,
-                                  ...) R2B_PRINTF(3, 4);
+static enum r2b_status job_reject(struct av_job *j, enum r2b_media_reject why, const char *fmt, ...)
+    R2B_PRINTF(3, 4);
 
-static enum r2b_status job_reject(struct av_job *j, enum r2b_media_reject why, const char *fmt,
-                                  ...)
+static enum r2b_status job_reject(struct av_job *j, enum r2b_media_reject why, const char *fmt, ...)
 {
     char msg[256];
     va_list ap;
@@ -305,8 +304,9 @@ static enum r2b_status pick_and_validate(struct av_job *j)
         vs = j->in->streams[j->vi];
     if (j->ai >= 0)
         as = j->in->streams[j->ai];
-    if (vs && !allowed(vs->codecpar->codec_id, video_codecs,
-                       sizeof(video_codecs) / sizeof(video_codecs[0])) &&
+    if (vs &&
+        !allowed(vs->codecpar->codec_id, video_codecs,
+                 sizeof(video_codecs) / sizeof(video_codecs[0])) &&
         !(r->gifv && vs->codecpar->codec_id == AV_CODEC_ID_GIF))
         return job_reject(j, R2B_REJECT_TYPE, "%s with %s video, which is not accepted", r->type,
                           avcodec_get_name(vs->codecpar->codec_id));
@@ -348,8 +348,9 @@ static enum r2b_status pick_and_validate(struct av_job *j)
         if (n <= 0 && dur > 0 && fps > 0)
             n = (int64_t)floor(dur * fps + 0.5);
         if (n > o->video_max_frames)
-            return job_reject(j, R2B_REJECT_TOO_LONG, "%s of %lld frames, more than the %lld allowed",
-                              r->type, (long long)n, (long long)o->video_max_frames);
+            return job_reject(j, R2B_REJECT_TOO_LONG,
+                              "%s of %lld frames, more than the %lld allowed", r->type,
+                              (long long)n, (long long)o->video_max_frames);
         snprintf(r->frame_rate, sizeof(r->frame_rate), "%d/%d", fr.num, fr.den);
         r->fps = fps;
         j->rotation = stream_rotation(vs);
@@ -360,15 +361,14 @@ static enum r2b_status pick_and_validate(struct av_job *j)
         r2b_strlcpy(aname, avcodec_get_name(as->codecpar->codec_id), sizeof(aname));
         as->discard = AVDISCARD_DEFAULT;
     }
-    snprintf(r->source_codecs, sizeof(r->source_codecs), "%s%s%s", vname, vname[0] && aname[0] ? "+" : "",
-             aname);
+    snprintf(r->source_codecs, sizeof(r->source_codecs), "%s%s%s", vname,
+             vname[0] && aname[0] ? "+" : "", aname);
     return R2B_OK;
 }
 
 /* --- output ---------------------------------------------------------------------------------- */
 
-static enum r2b_status open_decoder(struct av_job *j, int idx, AVCodecContext **out,
-                                    int one_thread)
+static enum r2b_status open_decoder(struct av_job *j, int idx, AVCodecContext **out, int one_thread)
 {
     AVStream *s = j->in->streams[idx];
     const AVCodec *c = avcodec_find_decoder(s->codecpar->codec_id);
@@ -462,8 +462,8 @@ static enum r2b_status add_video(struct av_job *j)
         x->width = p->width & ~1;
         x->height = p->height & ~1;
         if (x->width == 0 || x->height == 0)
-            return job_reject(j, R2B_REJECT_CORRUPT, "%s of %dx%d is too small to encode", j->r->type,
-                              p->width, p->height);
+            return job_reject(j, R2B_REJECT_CORRUPT, "%s of %dx%d is too small to encode",
+                              j->r->type, p->width, p->height);
         x->pix_fmt = AV_PIX_FMT_YUV420P;
         x->color_range = AVCOL_RANGE_MPEG;
         x->sample_aspect_ratio = p->sample_aspect_ratio;
@@ -574,8 +574,8 @@ static enum r2b_status write_packet(struct av_job *j, AVPacket *pkt, AVRational 
     av_packet_rescale_ts(pkt, tb, os->time_base);
     if (pkt->pts != AV_NOPTS_VALUE) {
         double s = (double)pkt->pts * av_q2d(os->time_base);
-        double end = (double)(pkt->pts + (pkt->duration > 0 ? pkt->duration : 0)) *
-                     av_q2d(os->time_base);
+        double end =
+            (double)(pkt->pts + (pkt->duration > 0 ? pkt->duration : 0)) * av_q2d(os->time_base);
 
         if (s < j->out_start)
             j->out_start = s;
@@ -609,7 +609,8 @@ static enum r2b_status drain_encoder(struct av_job *j, AVCodecContext *enc, int 
     return R2B_OK;
 }
 
-/* --- poster ------------------------------------------------------------------------------------ */
+/* --- poster ------------------------------------------------------------------------------------
+ */
 
 static enum r2b_status write_poster(struct av_job *j, const AVFrame *f)
 {
@@ -699,7 +700,8 @@ cleanup:
     return st;
 }
 
-/* --- the video path ----------------------------------------------------------------------------- */
+/* --- the video path -----------------------------------------------------------------------------
+ */
 
 static enum r2b_status encode_video(struct av_job *j, AVFrame *f)
 {
@@ -719,8 +721,7 @@ static enum r2b_status encode_video(struct av_job *j, AVFrame *f)
             j->sws = sws_getCachedContext(j->sws, sw, sh, f->format, x->width, x->height,
                                           AV_PIX_FMT_YUV420P, SWS_BICUBIC, NULL, NULL, NULL);
             if (j->sws == NULL)
-                return r2b_error_set(j->err, R2B_ERR_UNSUPPORTED,
-                                     "cannot convert %s video frames",
+                return r2b_error_set(j->err, R2B_ERR_UNSUPPORTED, "cannot convert %s video frames",
                                      av_get_pix_fmt_name(f->format));
             if (j->vconv == NULL) {
                 if ((j->vconv = av_frame_alloc()) == NULL)
@@ -773,8 +774,8 @@ static enum r2b_status decode_video(struct av_job *j, const AVPacket *pkt)
         if ((uint64_t)j->frame->width * (uint64_t)j->frame->height > j->o->video_max_pixels) {
             av_frame_unref(j->frame);
             return job_reject(j, R2B_REJECT_DIMENSIONS,
-                              "%s has a %dx%d frame, more than the %llu pixels allowed",
-                              j->r->type, j->frame->width, j->frame->height,
+                              "%s has a %dx%d frame, more than the %llu pixels allowed", j->r->type,
+                              j->frame->width, j->frame->height,
                               (unsigned long long)j->o->video_max_pixels);
         }
         if (!j->poster_done && (st = write_poster(j, j->frame)) != R2B_OK) {
@@ -784,8 +785,9 @@ static enum r2b_status decode_video(struct av_job *j, const AVPacket *pkt)
         if (!j->copy_v) {
             if (++j->frames > j->o->video_max_frames) {
                 av_frame_unref(j->frame);
-                return job_reject(j, R2B_REJECT_TOO_LONG, "%s has more than the %lld frames allowed",
-                                  j->r->type, (long long)j->o->video_max_frames);
+                return job_reject(j, R2B_REJECT_TOO_LONG,
+                                  "%s has more than the %lld frames allowed", j->r->type,
+                                  (long long)j->o->video_max_frames);
             }
             st = encode_video(j, j->frame);
             av_frame_unref(j->frame);
@@ -799,7 +801,8 @@ static enum r2b_status decode_video(struct av_job *j, const AVPacket *pkt)
     return R2B_OK;
 }
 
-/* --- the audio path ----------------------------------------------------------------------------- */
+/* --- the audio path -----------------------------------------------------------------------------
+ */
 
 static enum r2b_status encode_fifo(struct av_job *j, int flush)
 {
@@ -914,8 +917,8 @@ static enum r2b_status decode_audio(struct av_job *j, const AVPacket *pkt)
             int64_t ts = j->frame->best_effort_timestamp;
 
             if (ts != AV_NOPTS_VALUE && ts > 0)
-                j->next_apts = av_rescale_q(ts, j->in->streams[j->ai]->time_base,
-                                            j->aenc->time_base);
+                j->next_apts =
+                    av_rescale_q(ts, j->in->streams[j->ai]->time_base, j->aenc->time_base);
             j->apts_set = 1;
         }
         st = resample(j, j->frame);
@@ -948,7 +951,8 @@ int r2b_media__gif_is_animated(const char *path)
     return frames > 1;
 }
 
-/* --- the whole ------------------------------------------------------------------------------------ */
+/* --- the whole
+ * ------------------------------------------------------------------------------------ */
 
 /*
  * The output starts at 0 whatever the input's start time (as the ffmpeg
@@ -1053,8 +1057,10 @@ static enum r2b_status run(struct av_job *j, const char *out_path, int mp3_out)
         }
         if ((j->pkt->stream_index == j->vi || j->pkt->stream_index == j->ai) &&
             (j->pkt->flags & AV_PKT_FLAG_CORRUPT)) { /* e.g. cut short by the end of the file */
-            st = job_reject(j, R2B_REJECT_CORRUPT, "%s is corrupt or truncated: a damaged packet at "
-                            "%.2f s", j->r->type, j->in_end);
+            st = job_reject(j, R2B_REJECT_CORRUPT,
+                            "%s is corrupt or truncated: a damaged packet at "
+                            "%.2f s",
+                            j->r->type, j->in_end);
             goto cleanup;
         }
         note_input_end(j, j->pkt);
@@ -1064,8 +1070,9 @@ static enum r2b_status run(struct av_job *j, const char *out_path, int mp3_out)
                 goto cleanup;
             if (j->copy_v) {
                 if (++j->frames > j->o->video_max_frames) {
-                    st = job_reject(j, R2B_REJECT_TOO_LONG, "%s has more than the %lld frames allowed",
-                                    j->r->type, (long long)j->o->video_max_frames);
+                    st = job_reject(j, R2B_REJECT_TOO_LONG,
+                                    "%s has more than the %lld frames allowed", j->r->type,
+                                    (long long)j->o->video_max_frames);
                     goto cleanup;
                 }
                 st = write_packet(j, j->pkt, j->in->streams[j->vi]->time_base, j->ovi);
@@ -1138,7 +1145,8 @@ static enum r2b_status digest_output(struct r2b_media_style *s, struct r2b_error
         free(buf);
         if (fd >= 0)
             close(fd);
-        return buf ? r2b_error_set(err, R2B_ERR_IO, "cannot read '%s': %s", s->path, strerror(errno))
+        return buf ? r2b_error_set(err, R2B_ERR_IO, "cannot read '%s': %s", s->path,
+                                   strerror(errno))
                    : r2b_error_set(err, R2B_ERR_NOMEM, "out of memory");
     }
     r2b_digest_init_sha256(&d);
@@ -1175,8 +1183,8 @@ static void fill_meta(struct av_job *j, const struct r2b_media_style *orig)
 }
 
 enum r2b_status r2b_media__process_av(const char *path, const char *dir,
-                                      const struct r2b_media_options *o,
-                                      struct r2b_media_result *r, struct r2b_error *err)
+                                      const struct r2b_media_options *o, struct r2b_media_result *r,
+                                      struct r2b_error *err)
 {
     struct av_job j;
     struct r2b_media_options gif_opts;
@@ -1200,7 +1208,8 @@ enum r2b_status r2b_media__process_av(const char *path, const char *dir,
     j.dir = dir;
     j.vi = j.ai = j.ovi = j.oai = -1;
     j.deadline_us = av_gettime_relative() + (int64_t)o->video_timeout_ms * 1000;
-    av_log_set_level(AV_LOG_QUIET); /* a hostile file's complaints are not the operator's business */
+    av_log_set_level(
+        AV_LOG_QUIET); /* a hostile file's complaints are not the operator's business */
     j.pkt = av_packet_alloc();
     j.opkt = av_packet_alloc();
     j.frame = av_frame_alloc();
