@@ -97,6 +97,7 @@ struct av_job {
     int64_t frames;            /* video frames seen */
     double in_end;             /* seconds: the end of the last packet read */
     double out_start, out_end; /* output time span in seconds, for duration and bitrate */
+    int no_span;               /* packets of the audio encoder: its span is its samples */
 };
 
 /* --- errors ------------------------------------------------------------------------------ */
@@ -571,7 +572,7 @@ static enum r2b_status write_packet(struct av_job *j, AVPacket *pkt, AVRational 
     pkt->stream_index = os_index;
     pkt->pos = -1;
     av_packet_rescale_ts(pkt, tb, os->time_base);
-    if (pkt->pts != AV_NOPTS_VALUE) {
+    if (pkt->pts != AV_NOPTS_VALUE && !j->no_span) {
         double s = (double)pkt->pts * av_q2d(os->time_base);
         double end =
             (double)(pkt->pts + (pkt->duration > 0 ? pkt->duration : 0)) * av_q2d(os->time_base);
@@ -597,7 +598,9 @@ static enum r2b_status drain_encoder(struct av_job *j, AVCodecContext *enc, int 
          * timestamp: the last frame would get none and the video end early */
         if (enc == j->venc && j->opkt->duration <= 0)
             j->opkt->duration = j->last_vdur;
+        j->no_span = enc == j->aenc; /* encoder delay and padding are not content */
         st = write_packet(j, j->opkt, enc->time_base, os_index);
+        j->no_span = 0;
 
         av_packet_unref(j->opkt);
         if (st != R2B_OK)
@@ -1107,6 +1110,14 @@ static enum r2b_status run(struct av_job *j, const char *out_path, int mp3_out)
         }
         if ((st = drain_encoder(j, j->aenc, j->oai)) != R2B_OK)
             goto cleanup;
+        if (j->next_apts > 0) { /* the sound's length: the samples encoded */
+            double end = (double)j->next_apts / j->aenc->sample_rate;
+
+            if (j->out_start > 0)
+                j->out_start = 0;
+            if (end > j->out_end)
+                j->out_end = end;
+        }
     }
     if ((st = check_complete(j)) != R2B_OK)
         goto cleanup;
