@@ -561,7 +561,7 @@ while IFS=$'\t' read -r file exit outcome type kind oct ow oh sct sw sh notes; d
   i=$((i + 1))
   case "$outcome/$kind" in
     ok/image) desc="$file: ok $type, original $oct ${ow}x$oh, small $sct ${sw}x$sh" ;;
-    ok/*) desc="$file: ok $type ($kind), passed through unchanged" ;;
+    ok/*) desc="$file: ok $type ($kind), original $oct" ;;
     -/*) desc="$file: exit $exit" ;;
     *) desc="$file: exit $exit $outcome" ;;
   esac

@@ -11,8 +11,13 @@
  *     (EXIF orientation applied), shrunk (never enlarged) to the `original`
  *     and `small` styles, converted to sRGB, every piece of metadata but
  *     colour removed (EXIF, GPS, XMP, IPTC, comments), blurhash 4x4;
- *  4. video and audio: validated (type and size) and passed through as they
- *     are for now (`transcoded` = 0).
+ *  4. video and audio with FFmpeg's libraries (src/media/video.c): opened
+ *     with the demuxer of the sniffed type only, validated against
+ *     Mastodon's limits (pixels, frame rate, frames, a deadline), then
+ *     `original` = MP4 (H.264 + AAC, remuxed when it already is that,
+ *     otherwise transcoded) or, for audio, MP3; no container or stream
+ *     metadata survives; video gets a `small` JPEG poster (first frame,
+ *     through the image path: sRGB, stripped, blurhash).
  *
  * Thread-safety: call r2b_media_global_init() once before any thread uses
  * this module; r2b_media_process() may then run on several threads at once.
@@ -30,17 +35,24 @@
 #define R2B_MEDIA_ORIGINAL_MAX_PIXELS 8294400ULL /* 3840 x 2160 area */
 #define R2B_MEDIA_SMALL_MAX_PIXELS 230400ULL     /* 640 x 360 area */
 #define R2B_MEDIA_MAX_STYLES 2
+#define R2B_MEDIA_VIDEO_MAX_PIXELS 8294400ULL /* 3840 x 2160 */
+#define R2B_MEDIA_VIDEO_MAX_FPS 120           /* floor(frame rate) above this is refused */
+#define R2B_MEDIA_VIDEO_MAX_FRAMES 36000LL    /* about 5 minutes at 120 fps */
+#define R2B_MEDIA_VIDEO_TIMEOUT_MS 600000ULL  /* one file's processing deadline: 10 min */
 
 enum r2b_media_kind { R2B_MEDIA_NONE = 0, R2B_MEDIA_IMAGE, R2B_MEDIA_VIDEO, R2B_MEDIA_AUDIO };
 
 /* Why media was refused. Append-only; the names are stable (JSON, logs). */
 enum r2b_media_reject {
     R2B_REJECT_NONE = 0,
-    R2B_REJECT_EMPTY,       /* "empty": zero bytes */
-    R2B_REJECT_TYPE,        /* "unsupported_type": not a type Mastodon accepts */
-    R2B_REJECT_TOO_LARGE,   /* "too_large": over the byte limit for its kind */
-    R2B_REJECT_DIMENSIONS,  /* "too_many_pixels": over the pixel matrix limit */
-    R2B_REJECT_CORRUPT,     /* "corrupt": truncated or undecodable */
+    R2B_REJECT_EMPTY,      /* "empty": zero bytes */
+    R2B_REJECT_TYPE,       /* "unsupported_type": not a type Mastodon accepts */
+    R2B_REJECT_TOO_LARGE,  /* "too_large": over the byte limit for its kind */
+    R2B_REJECT_DIMENSIONS, /* "too_many_pixels": over the pixel matrix limit */
+    R2B_REJECT_CORRUPT,    /* "corrupt": truncated or undecodable */
+    R2B_REJECT_FRAME_RATE, /* "frame_rate_too_high": video over the frame rate limit */
+    R2B_REJECT_TOO_LONG,   /* "too_many_frames": video over the frame count limit */
+    R2B_REJECT_TIMEOUT,    /* "timeout": processing passed the deadline (runaway decode) */
 };
 
 struct r2b_media_options {
@@ -54,6 +66,13 @@ struct r2b_media_options {
     uint64_t small_max_pixels;
     int jpeg_quality;          /* 1..100, default 90 */
     uint64_t memory_max_bytes; /* refuse images whose decode would need more; default 1 GiB */
+    /* video and audio */
+    uint64_t video_max_pixels; /* width x height of the video stream; default 8,294,400 */
+    int video_max_fps;         /* floor(frame rate) above it is refused; default 120 */
+    int64_t video_max_frames;  /* frames in the file; default 36,000 */
+    uint64_t video_timeout_ms; /* wall-clock deadline for one file; default 10 min */
+    int gifv;                  /* 1: an animated GIF becomes a silent MP4 (Mastodon's gifv);
+                                  default 0: it stays a GIF */
 };
 
 /* One output file. */
@@ -81,6 +100,22 @@ struct r2b_media_result {
     char blurhash[64];               /* "" when not computed */
     enum r2b_media_reject reject;    /* R2B_REJECT_NONE when accepted */
     char reject_reason[256];         /* one line, when rejected */
+    /*
+     * Video and audio: what Mastodon's file.meta holds, measured on the
+     * `original` output (0 or "" when not applicable).
+     */
+    double duration_s;
+    char frame_rate[24];    /* "30/1", "30000/1001": video only */
+    double fps;             /* the same as a number */
+    int64_t bitrate;        /* bits per second of the original output, whole file */
+    int64_t frames;         /* video frames in the output */
+    int audio_channels;     /* 0: no audio */
+    int audio_sample_rate;  /* Hz */
+    char video_codec[16];   /* of the output: "h264" */
+    char audio_codec[16];   /* of the output: "aac", "mp3" */
+    char source_codecs[64]; /* of the source, e.g. "vp9+opus" (logs, JSON) */
+    int rotation;           /* display rotation kept from the source: 0, 90, 180, 270 */
+    int gifv;               /* an animated GIF turned into a silent MP4 (kind VIDEO) */
 };
 
 /* Starts libvips and libmagic, locks libvips down for untrusted input. Once per process. */

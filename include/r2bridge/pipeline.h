@@ -89,6 +89,7 @@ struct r2b_upload_request {
     int64_t id;
     const char *klass; /* NULL: "media_attachments/files" */
     const char *claimed_type;
+    int gifv; /* an animated GIF becomes a silent MP4 (r2b_media_options.gifv) */
 };
 
 struct r2b_upload_style {

@@ -145,8 +145,10 @@ struct r2b_digest {
 };
 
 void r2b_digest_init(struct r2b_digest *d);
-/* MD5 only (a third of the CPU): r2b_digest_final() then writes "" as the SHA-256. */
+/* One of the two only (MD5 alone: a third of the CPU; SHA-256 alone: half):
+ * r2b_digest_final() then writes "" for the other's outputs. */
 void r2b_digest_init_md5(struct r2b_digest *d);
+void r2b_digest_init_sha256(struct r2b_digest *d);
 void r2b_digest_update(struct r2b_digest *d, const void *data, size_t n);
 /*
  * Finishes both digests. Any output pointer may be NULL.

@@ -83,6 +83,16 @@ struct json_object *cli_object_json(const char *bucket, const struct r2b_s3_obje
 /* One style's entry of Mastodon's file.meta: width, height, size "WxH", aspect. */
 struct json_object *cli_meta_json(int width, int height);
 
+/*
+ * Adds a video's or an audio's part of Mastodon's file.meta to `meta` (an
+ * object already holding the styles' entries): `original` gets frame_rate,
+ * duration, bitrate (video) or duration, bitrate (audio); the top level gets
+ * length, duration, fps, audio_encode, audio_bitrate, audio_channels, as
+ * Mastodon's API shows them. Does nothing for images.
+ */
+struct r2b_media_result;
+void cli_av_meta(struct json_object *meta, const struct r2b_media_result *r);
+
 /* "2026-11-26T09:43:07Z" for t, or "-" when t < 0. */
 void cli_time_iso(int64_t t, char out[21]);
 

@@ -15,11 +15,15 @@ static const char usage[] =
     "type (from the content, never the name), validates it against Mastodon's\n"
     "rules and, for images, writes the 'original' and 'small' styles upright,\n"
     "resized, converted to sRGB and stripped of all metadata (EXIF, GPS, XMP,\n"
-    "IPTC, comments), with a 4x4 blurhash. Video and audio are validated and\n"
-    "passed through unchanged for now.\n\n"
+    "IPTC, comments), with a 4x4 blurhash. Video becomes an MP4 (H.264 + AAC:\n"
+    "copied when it already is that, re-encoded otherwise) with no metadata and a\n"
+    "JPEG poster as 'small'; audio becomes an MP3. Mastodon's limits apply: 99 MiB,\n"
+    "3840x2160 pixels, 120 fps, 36,000 frames.\n\n"
     "  --out DIR          keep the styles as DIR/original.<ext> and DIR/small.<ext>\n"
     "                     (otherwise they are deleted after the report)\n"
-    "  --claimed-type T   the type the uploader claimed; a mismatch is reported\n\n"
+    "  --claimed-type T   the type the uploader claimed; a mismatch is reported\n"
+    "  --gifv             an animated GIF becomes a silent MP4, as Mastodon's gifv\n"
+    "  --timeout-ms N     give up on a video or audio file after N ms (default 600000)\n\n"
     "Exit 0 accepted, 4 rejected (the reason on stderr), 6 no such file.\n";
 
 static const char *kind_name(enum r2b_media_kind k)
@@ -96,10 +100,12 @@ int cmd_inspect(int argc, char **argv)
 {
     struct cli_common common = {0};
     struct cli_args args;
-    const char *out_dir = NULL, *claimed = NULL;
+    const char *out_dir = NULL, *claimed = NULL, *timeout_s = NULL;
+    int gifv = 0;
+    uint64_t timeout_ms = 0;
     const struct cli_opt opts[] = {
-        {"out", &out_dir, NULL},
-        {"claimed-type", &claimed, NULL},
+        {"out", &out_dir, NULL}, {"claimed-type", &claimed, NULL},
+        {"gifv", NULL, &gifv},   {"timeout-ms", &timeout_s, NULL},
         {NULL, NULL, NULL},
     };
     struct r2b_media_options mo;
@@ -117,11 +123,16 @@ int cmd_inspect(int argc, char **argv)
     }
     if (args.n_pos != 1)
         return cli_usage_error("inspect", "expected one FILE");
+    if (timeout_s && (r2b_parse_u64(timeout_s, 86400000, &timeout_ms) != 0 || timeout_ms == 0))
+        return cli_usage_error("inspect", "--timeout-ms needs 1..86400000");
     r2b_error_clear(&err);
     if (r2b_media_global_init(&err) != R2B_OK)
         return cli_fail(&common, &err);
     r2b_media_options_init(&mo);
     mo.claimed_type = claimed;
+    mo.gifv = gifv;
+    if (timeout_ms)
+        mo.video_timeout_ms = timeout_ms;
     st = r2b_media_process(args.pos[0], &mo, &r, &err);
     if (st == R2B_ERR_REJECTED) {
         if (common.json) {
@@ -154,7 +165,8 @@ int cmd_inspect(int argc, char **argv)
 
         json_object_object_add(j, "ok", json_object_new_boolean(1));
         json_object_object_add(j, "type", json_object_new_string(r.type));
-        json_object_object_add(j, "kind", json_object_new_string(kind_name(r.kind)));
+        json_object_object_add(j, "kind",
+                               json_object_new_string(r.gifv ? "gifv" : kind_name(r.kind)));
         json_object_object_add(j, "transcoded", json_object_new_boolean(r.transcoded));
         json_object_object_add(j, "animated", json_object_new_boolean(r.animated));
         json_object_object_add(j, "type_mismatch", json_object_new_boolean(r.type_mismatch));
@@ -169,12 +181,21 @@ int cmd_inspect(int argc, char **argv)
                 json_object_object_add(meta, r.styles[i].name,
                                        cli_meta_json(r.styles[i].width, r.styles[i].height));
         }
+        cli_av_meta(meta, &r);
+        if (r.kind == R2B_MEDIA_VIDEO || r.kind == R2B_MEDIA_AUDIO)
+            json_object_object_add(j, "remuxed", json_object_new_boolean(!r.transcoded));
+        if (r.kind == R2B_MEDIA_VIDEO)
+            json_object_object_add(j, "rotation", json_object_new_int(r.rotation));
+        if (r.source_codecs[0])
+            json_object_object_add(j, "source_codecs", json_object_new_string(r.source_codecs));
         json_object_object_add(j, "styles", styles);
         json_object_object_add(j, "meta", meta);
         cli_print_json(j);
     } else {
         printf("type: %s (%s)%s\n", r.type, kind_name(r.kind),
-               r.transcoded ? "" : ", passed through unchanged");
+               r.transcoded                ? ""
+               : r.kind == R2B_MEDIA_IMAGE ? ", passed through unchanged"
+                                           : ", remuxed (streams copied, metadata dropped)");
         for (int i = 0; i < r.n_styles; i++)
             printf("%s: %s %dx%d %llu bytes sha256 %s%s%s\n", r.styles[i].name,
                    r.styles[i].content_type, r.styles[i].width, r.styles[i].height,
@@ -182,6 +203,17 @@ int cmd_inspect(int argc, char **argv)
                    out_dir ? " -> " : "", out_dir ? r.styles[i].path : "");
         if (r.blurhash[0])
             printf("blurhash: %s\n", r.blurhash);
+        if (r.kind == R2B_MEDIA_VIDEO || r.kind == R2B_MEDIA_AUDIO)
+            printf("%s%s%s%s%.2f s, %lld bit/s%s%s, audio: %s %d ch %d Hz (source: %s)\n",
+                   r.video_codec, r.video_codec[0] ? " " : "", r.frame_rate,
+                   r.video_codec[0] ? " " : "", r.duration_s, (long long)r.bitrate,
+                   r.rotation ? ", rotated " : "",
+                   r.rotation ? (r.rotation == 90    ? "90"
+                                 : r.rotation == 180 ? "180"
+                                                     : "270")
+                              : "",
+                   r.audio_codec[0] ? r.audio_codec : "none", r.audio_channels, r.audio_sample_rate,
+                   r.source_codecs);
     }
     rc = R2B_EXIT_OK;
 cleanup:

@@ -11,7 +11,8 @@ static const char usage[] =
     "                       [--claimed-type T] [--json]\n\n"
     "Uploads a Mastodon attachment safely: sniffs and validates it, transcodes\n"
     "images (upright, resized to 'original' and 'small', metadata stripped,\n"
-    "blurhash), records each style 'pending' in the manifest, PUTs it to the\n"
+    "blurhash), video to MP4 with a JPEG poster and audio to MP3 (no metadata),\n"
+    "records each style 'pending' in the manifest, PUTs it to the\n"
     "bucket its visibility requires, and records it 'stored' once the server\n"
     "confirmed it.\n\n"
     "  --visibility V   public, unlisted, private or direct (private and direct go to\n"
@@ -24,7 +25,8 @@ static const char usage[] =
     "  --id N           the attachment id: keys follow Mastodon's Paperclip layout\n"
     "                   <class>/<id partition>/<style>/<16 hex>.<ext>\n"
     "  --class C        Paperclip class path (default media_attachments/files)\n"
-    "  --claimed-type T the uploader's claimed type, reported if the content differs\n\n"
+    "  --claimed-type T the uploader's claimed type, reported if the content differs\n"
+    "  --gifv           an animated GIF becomes a silent MP4, as Mastodon's gifv\n\n"
     "Exit 0 uploaded, 2 bad arguments, 3 configuration, 4 media rejected (do not\n"
     "retry), 75 temporary failure (retry later).\n";
 
@@ -52,12 +54,13 @@ int cmd_upload(int argc, char **argv)
     struct cli_args args;
     const char *vis_s = NULL, *account_s = NULL, *status_s = NULL, *audience_s = NULL;
     const char *key = NULL, *id_s = NULL, *klass = NULL, *claimed = NULL;
+    int gifv = 0;
     const struct cli_opt opts[] = {
         {"visibility", &vis_s, NULL}, {"account", &account_s, NULL},
         {"status", &status_s, NULL},  {"audience", &audience_s, NULL},
         {"key", &key, NULL},          {"id", &id_s, NULL},
         {"class", &klass, NULL},      {"claimed-type", &claimed, NULL},
-        {NULL, NULL, NULL},
+        {"gifv", NULL, &gifv},        {NULL, NULL, NULL},
     };
     struct r2b_upload_request req;
     struct r2b_upload_result res;
@@ -99,6 +102,7 @@ int cmd_upload(int argc, char **argv)
     req.key = key;
     req.klass = klass;
     req.claimed_type = claimed;
+    req.gifv = gifv;
     if ((rc = cli_pipeline(&common, &cfg, &p)) != 0)
         goto cleanup;
     r2b_error_clear(&err);
@@ -129,6 +133,8 @@ int cmd_upload(int argc, char **argv)
 
         json_object_object_add(j, "ok", json_object_new_boolean(1));
         json_object_object_add(j, "type", json_object_new_string(res.media.type));
+        if (res.media.gifv)
+            json_object_object_add(j, "gifv", json_object_new_boolean(1));
         json_object_object_add(j, "visibility",
                                json_object_new_string(r2b_visibility_name(req.visibility)));
         json_object_object_add(j, "transcoded", json_object_new_boolean(res.media.transcoded));
@@ -143,6 +149,7 @@ int cmd_upload(int argc, char **argv)
                 json_object_object_add(meta, res.styles[i].name,
                                        cli_meta_json(res.styles[i].width, res.styles[i].height));
         }
+        cli_av_meta(meta, &res.media);
         json_object_object_add(j, "styles", styles);
         json_object_object_add(j, "meta", meta);
         cli_print_json(j);

@@ -330,3 +330,41 @@ struct json_object *cli_meta_json(int width, int height)
                            json_object_new_double(height ? (double)width / height : 0));
     return j;
 }
+
+void cli_av_meta(struct json_object *meta, const struct r2b_media_result *r)
+{
+    struct json_object *orig = NULL;
+    char length[32];
+    int64_t cs;
+
+    if (r->kind != R2B_MEDIA_VIDEO && r->kind != R2B_MEDIA_AUDIO)
+        return;
+    if (!json_object_object_get_ex(meta, "original", &orig)) {
+        orig = json_object_new_object();
+        json_object_object_add(meta, "original", orig);
+    }
+    if (r->kind == R2B_MEDIA_VIDEO)
+        json_object_object_add(orig, "frame_rate", json_object_new_string(r->frame_rate));
+    json_object_object_add(orig, "duration", json_object_new_double(r->duration_s));
+    json_object_object_add(orig, "bitrate", json_object_new_int64(r->bitrate));
+    cs = (int64_t)(r->duration_s * 100 + 0.5); /* "0:01:02.50", as Mastodon shows it */
+    snprintf(length, sizeof(length), "%lld:%02lld:%02lld.%02lld", (long long)(cs / 360000),
+             (long long)(cs / 6000 % 60), (long long)(cs / 100 % 60), (long long)(cs % 100));
+    json_object_object_add(meta, "length", json_object_new_string(length));
+    json_object_object_add(meta, "duration", json_object_new_double(r->duration_s));
+    if (r->kind == R2B_MEDIA_VIDEO) {
+        json_object_object_add(meta, "fps", json_object_new_int((int)r->fps));
+        json_object_object_add(meta, "video_encode", json_object_new_string(r->video_codec));
+    }
+    if (r->audio_channels > 0) {
+        char rate[32];
+
+        snprintf(rate, sizeof(rate), "%d Hz", r->audio_sample_rate);
+        json_object_object_add(meta, "audio_encode", json_object_new_string(r->audio_codec));
+        json_object_object_add(meta, "audio_bitrate", json_object_new_string(rate));
+        json_object_object_add(meta, "audio_channels",
+                               json_object_new_string(r->audio_channels == 1   ? "mono"
+                                                      : r->audio_channels == 2 ? "stereo"
+                                                                               : "multichannel"));
+    }
+}

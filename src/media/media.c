@@ -41,6 +41,9 @@ static const char *const reject_names[] = {
     [R2B_REJECT_TOO_LARGE] = "too_large",
     [R2B_REJECT_DIMENSIONS] = "too_many_pixels",
     [R2B_REJECT_CORRUPT] = "corrupt",
+    [R2B_REJECT_FRAME_RATE] = "frame_rate_too_high",
+    [R2B_REJECT_TOO_LONG] = "too_many_frames",
+    [R2B_REJECT_TIMEOUT] = "timeout",
 };
 
 const char *r2b_media_reject_name(enum r2b_media_reject r)
@@ -111,6 +114,10 @@ void r2b_media_options_init(struct r2b_media_options *o)
     o->small_max_pixels = R2B_MEDIA_SMALL_MAX_PIXELS;
     o->jpeg_quality = 90;
     o->memory_max_bytes = 1024ULL * 1024 * 1024;
+    o->video_max_pixels = R2B_MEDIA_VIDEO_MAX_PIXELS;
+    o->video_max_fps = R2B_MEDIA_VIDEO_MAX_FPS;
+    o->video_max_frames = R2B_MEDIA_VIDEO_MAX_FRAMES;
+    o->video_timeout_ms = R2B_MEDIA_VIDEO_TIMEOUT_MS;
 }
 
 /* libvips reports through GLib's log; route it to ours (debug only): its
@@ -305,41 +312,6 @@ static enum r2b_status digest_file(const char *path, struct r2b_media_style *s,
     s->size_bytes = d.bytes;
     r2b_digest_final(&d, s->sha256, NULL, NULL);
     return R2B_OK;
-}
-
-/* Copies the source bytes unchanged (pass-through styles). */
-static enum r2b_status copy_file(int in_fd, const char *dst, struct r2b_error *err)
-{
-    unsigned char buf[65536];
-    off_t off = 0;
-    ssize_t n;
-    int out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    enum r2b_status st = R2B_OK;
-
-    if (out < 0)
-        return r2b_error_set(err, R2B_ERR_IO, "cannot create '%s': %s", dst, strerror(errno));
-    while ((n = pread(in_fd, buf, sizeof(buf), off)) > 0) {
-        ssize_t w = 0;
-
-        while (w < n) {
-            ssize_t k = write(out, buf + w, (size_t)(n - w));
-
-            if (k < 0 && errno == EINTR)
-                continue;
-            if (k <= 0) {
-                st = r2b_error_set(err, R2B_ERR_IO, "cannot write '%s': %s", dst, strerror(errno));
-                goto done;
-            }
-            w += k;
-        }
-        off += n;
-    }
-    if (n < 0)
-        st = r2b_error_set(err, R2B_ERR_IO, "cannot read the upload: %s", strerror(errno));
-done:
-    if (close(out) != 0 && st == R2B_OK)
-        st = r2b_error_set(err, R2B_ERR_IO, "cannot write '%s': %s", dst, strerror(errno));
-    return st;
 }
 
 /* The GIF bytes (bounded by the image byte limit) through the block filter. */
@@ -916,21 +888,13 @@ enum r2b_status r2b_media_process(const char *path, const struct r2b_media_optio
         goto cleanup;
     }
     have_dir = 1;
-    if (r->kind == R2B_MEDIA_IMAGE) {
+    if (r->kind == R2B_MEDIA_IMAGE && o->gifv && strcmp(r->type, "image/gif") == 0 &&
+        r2b_media__gif_is_animated(path)) {
+        st = r2b_media__process_av(path, dir, o, r, err); /* video.c: gifv */
+    } else if (r->kind == R2B_MEDIA_IMAGE) {
         st = process_image(path, fd, dir, o, r, err);
     } else {
-        /* video and audio: validated, passed through unchanged (for now) */
-        const char *ext = strchr(r->type, '/') + 1;
-
-        if (strcmp(ext, "mpeg") == 0)
-            ext = "mp3";
-        else if (strcmp(ext, "quicktime") == 0)
-            ext = "mov";
-        else if (strcmp(ext, "3gpp") == 0)
-            ext = "3gp";
-        if ((st = add_style(r, dir, "original", r->type, ext, err)) == R2B_OK &&
-            (st = copy_file(fd, r->styles[0].path, err)) == R2B_OK)
-            st = digest_file(r->styles[0].path, &r->styles[0], err);
+        st = r2b_media__process_av(path, dir, o, r, err); /* video.c */
     }
 cleanup:
     if (st != R2B_OK) {
@@ -940,5 +904,75 @@ cleanup:
     }
     if (fd >= 0)
         close(fd);
+    return st;
+}
+
+/* --- for video.c: the image path's pieces, reached through media_int.h ---------------- */
+
+enum r2b_status r2b_media__add_style(struct r2b_media_result *r, const char *dir, const char *name,
+                                     const char *ctype, const char *ext, struct r2b_error *err)
+{
+    return add_style(r, dir, name, ctype, ext, err);
+}
+
+enum r2b_status r2b_media__digest_style(struct r2b_media_style *s, struct r2b_error *err)
+{
+    return digest_file(s->path, s, err);
+}
+
+enum r2b_status r2b_media__reject(struct r2b_media_result *r, enum r2b_media_reject why,
+                                  struct r2b_error *err, const char *msg)
+{
+    return reject(r, why, err, "%s", msg);
+}
+
+/*
+ * A video's poster: the decoded frame video.c wrote as a PNG goes through
+ * the same steps as an uploaded image (libvips: turned upright by the
+ * stream's display rotation, fitted into the small style, sRGB, written
+ * from bare pixels so no metadata can follow, blurhash).
+ */
+enum r2b_status r2b_media__poster(const char *png, int rotate_deg, const char *dir,
+                                  const struct r2b_media_options *o, struct r2b_media_result *r,
+                                  struct r2b_error *err)
+{
+    VipsImage *in = NULL, *rot = NULL, *small = NULL, *mem = NULL;
+    enum r2b_status st = R2B_OK;
+    VipsAngle angle = rotate_deg == 90    ? VIPS_ANGLE_D90
+                      : rotate_deg == 180 ? VIPS_ANGLE_D180
+                      : rotate_deg == 270 ? VIPS_ANGLE_D270
+                                          : VIPS_ANGLE_D0;
+    int box;
+
+    in = vips_image_new_from_file(png, "access", VIPS_ACCESS_SEQUENTIAL, "fail_on",
+                                  VIPS_FAIL_ON_ERROR, NULL);
+    if (in == NULL || vips_rot(in, &rot, angle, NULL) != 0) {
+        vips_fail(err, R2B_ERR_IO, "cannot read the poster frame");
+        st = R2B_ERR_IO;
+        goto cleanup;
+    }
+    box = r2b_media__fit_box(vips_image_get_width(rot), vips_image_get_height(rot),
+                             o->small_max_pixels);
+    if (vips_thumbnail_image(rot, &small, box, "height", box, "size", VIPS_SIZE_DOWN, "no_rotate",
+                             TRUE, NULL) != 0 ||
+        (mem = vips_image_copy_memory(small)) == NULL) {
+        vips_fail(err, R2B_ERR_IO, "cannot resize the poster frame");
+        st = R2B_ERR_IO;
+        goto cleanup;
+    }
+    if ((st = add_style(r, dir, "small", "image/jpeg", "jpg", err)) != R2B_OK ||
+        (st = save_style(mem, &r->styles[r->n_styles - 1], o->jpeg_quality, err)) != R2B_OK)
+        goto cleanup;
+    compute_blurhash(mem, r->blurhash, sizeof(r->blurhash));
+cleanup:
+    if (mem)
+        g_object_unref(mem);
+    if (small)
+        g_object_unref(small);
+    if (rot)
+        g_object_unref(rot);
+    if (in)
+        g_object_unref(in);
+    vips_error_clear();
     return st;
 }

@@ -33,4 +33,40 @@ int r2b_media__webp_dimensions(const unsigned char *in, size_t n, int *w, int *h
  */
 int r2b_media__fit_box(int w, int h, uint64_t limit);
 
+/* --- video and audio (video.c) and the pieces of media.c it uses ----------------------- */
+
+/*
+ * Video or audio at `path` (already sniffed into r->type / r->kind, size
+ * checked): probe, validate, write the styles into `dir`, fill the meta.
+ * Same contract as r2b_media_process (rejections through r->reject).
+ * Also takes an animated GIF (r->type "image/gif"): it becomes a silent MP4
+ * within the animated-GIF pixel limit, r->gifv set, kind VIDEO.
+ */
+enum r2b_status r2b_media__process_av(const char *path, const char *dir,
+                                      const struct r2b_media_options *o, struct r2b_media_result *r,
+                                      struct r2b_error *err);
+
+/* Whether the GIF at `path` has more than one frame (its packets counted, nothing decoded). */
+int r2b_media__gif_is_animated(const char *path);
+
+/* Appends a style (path dir/name.ext, not yet written) to r. */
+enum r2b_status r2b_media__add_style(struct r2b_media_result *r, const char *dir, const char *name,
+                                     const char *ctype, const char *ext, struct r2b_error *err);
+
+/* Fills s->size_bytes and s->sha256 from the file at s->path. */
+enum r2b_status r2b_media__digest_style(struct r2b_media_style *s, struct r2b_error *err);
+
+/* Sets r->reject, its reason and err (R2B_ERR_REJECTED). */
+enum r2b_status r2b_media__reject(struct r2b_media_result *r, enum r2b_media_reject why,
+                                  struct r2b_error *err, const char *msg);
+
+/*
+ * Turns the PNG `png` (a video's first frame) into the `small` style (JPEG)
+ * through the image path, rotated clockwise by rotate_deg (0/90/180/270),
+ * and sets r->blurhash. The PNG is left for the caller to remove.
+ */
+enum r2b_status r2b_media__poster(const char *png, int rotate_deg, const char *dir,
+                                  const struct r2b_media_options *o, struct r2b_media_result *r,
+                                  struct r2b_error *err);
+
 #endif

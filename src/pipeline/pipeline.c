@@ -324,6 +324,7 @@ enum r2b_status r2b_pipeline_upload(struct r2b_pipeline *p, const struct r2b_upl
         aud[i + 1] = req->audience[i];
 
     mo.claimed_type = req->claimed_type;
+    mo.gifv = req->gifv;
     st = r2b_media_process(req->path, &mo, &res->media, err);
     if (st != R2B_OK) {
         if (r2b_pipeline__disk_full(err))

@@ -11,7 +11,7 @@
 struct digest_state {
     SHA256_CTX sha;
     MD5_CTX md5;
-    int md5_only; /* r2b_digest_init_md5(): no SHA-256 */
+    int use_sha, use_md5; /* r2b_digest_init_md5() / _sha256(): one of the two only */
 };
 
 _Static_assert(sizeof(struct digest_state) <= sizeof(((struct r2b_digest *)0)->state),
@@ -112,32 +112,42 @@ void r2b_sigv4_derive_key(const char *secret, const char *date8, const char *reg
     OPENSSL_cleanse(k, sizeof(k));
 }
 
-void r2b_digest_init(struct r2b_digest *d)
+static void digest_start(struct r2b_digest *d, int use_sha, int use_md5)
 {
     struct digest_state *s = (struct digest_state *)(void *)d->state;
 
-    SHA256_Init(&s->sha);
-    MD5_Init(&s->md5);
-    s->md5_only = 0;
+    s->use_sha = use_sha;
+    s->use_md5 = use_md5;
+    if (use_sha)
+        SHA256_Init(&s->sha);
+    if (use_md5)
+        MD5_Init(&s->md5);
     d->bytes = 0;
+}
+
+void r2b_digest_init(struct r2b_digest *d)
+{
+    digest_start(d, 1, 1);
 }
 
 void r2b_digest_init_md5(struct r2b_digest *d)
 {
-    struct digest_state *s = (struct digest_state *)(void *)d->state;
+    digest_start(d, 0, 1);
+}
 
-    MD5_Init(&s->md5);
-    s->md5_only = 1;
-    d->bytes = 0;
+void r2b_digest_init_sha256(struct r2b_digest *d)
+{
+    digest_start(d, 1, 0);
 }
 
 void r2b_digest_update(struct r2b_digest *d, const void *data, size_t n)
 {
     struct digest_state *s = (struct digest_state *)(void *)d->state;
 
-    if (!s->md5_only)
+    if (s->use_sha)
         SHA256_Update(&s->sha, data, n);
-    MD5_Update(&s->md5, data, n);
+    if (s->use_md5)
+        MD5_Update(&s->md5, data, n);
     d->bytes += n;
 }
 
@@ -146,19 +156,25 @@ void r2b_digest_final(struct r2b_digest *d, char sha256_hex[65], char md5_hex[33
     struct digest_state *s = (struct digest_state *)(void *)d->state;
     unsigned char sha[32], md5[16];
 
-    MD5_Final(md5, &s->md5);
-    if (s->md5_only) {
-        if (sha256_hex)
-            sha256_hex[0] = '\0';
-    } else {
+    if (s->use_sha) {
         SHA256_Final(sha, &s->sha);
         if (sha256_hex)
             r2b_hex_lower(sha, sizeof(sha), sha256_hex);
+    } else if (sha256_hex) {
+        sha256_hex[0] = '\0';
     }
-    if (md5_hex)
-        r2b_hex_lower(md5, sizeof(md5), md5_hex);
-    if (md5_b64)
-        r2b_base64_encode(md5, sizeof(md5), md5_b64);
+    if (s->use_md5) {
+        MD5_Final(md5, &s->md5);
+        if (md5_hex)
+            r2b_hex_lower(md5, sizeof(md5), md5_hex);
+        if (md5_b64)
+            r2b_base64_encode(md5, sizeof(md5), md5_b64);
+    } else {
+        if (md5_hex)
+            md5_hex[0] = '\0';
+        if (md5_b64)
+            md5_b64[0] = '\0';
+    }
 }
 
 void r2b_sha256_hex(const void *data, size_t n, char out[65])
