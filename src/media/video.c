@@ -827,8 +827,10 @@ static enum r2b_status encode_fifo(struct av_job *j, int flush)
         j->next_apts += n;
         if ((e = avcodec_send_frame(a, j->aframe)) < 0)
             return output_failed(j, "encode audio", e);
-        if ((e = drain_encoder(j, a, j->oai)) != R2B_OK)
-            return (enum r2b_status)e;
+        enum r2b_status st = drain_encoder(j, a, j->oai);
+
+        if (st != R2B_OK)
+            return st;
     }
     return R2B_OK;
 }
