@@ -303,7 +303,7 @@ static enum r2b_status digest_file(const char *path, struct r2b_media_style *s,
 
     if (fd < 0)
         return r2b_error_set(err, R2B_ERR_IO, "cannot read '%s': %s", path, strerror(errno));
-    r2b_digest_init(&d);
+    r2b_digest_init_sha256(&d);
     while ((n = read(fd, buf, sizeof(buf))) > 0)
         r2b_digest_update(&d, buf, (size_t)n);
     close(fd);
