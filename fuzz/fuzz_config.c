@@ -16,7 +16,13 @@
 #include "r2bridge/config.h"
 #include "r2bridge/s3.h"
 
-static char env_path[4096];
+static char env_path[4096], env_dir[4000];
+
+static void remove_temp(void)
+{
+    unlink(env_path);
+    rmdir(env_dir);
+}
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -40,17 +46,16 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
                                         "R2B_DIRECT_TTL",
                                         "R2B_TMPDIR"};
     const char *tmp = getenv("TMPDIR");
-    char dir[4000];
-
     (void)argc;
     (void)argv;
     /* only the file decides: nothing from the environment */
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         unsetenv(names[i]);
-    snprintf(dir, sizeof(dir), "%s/r2b-fuzz-config-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (mkdtemp(dir) == NULL)
+    snprintf(env_dir, sizeof(env_dir), "%s/r2b-fuzz-config-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (mkdtemp(env_dir) == NULL)
         abort();
-    snprintf(env_path, sizeof(env_path), "%s/.env.production", dir);
+    snprintf(env_path, sizeof(env_path), "%s/.env.production", env_dir);
+    atexit(remove_temp);
     return 0;
 }
 
