@@ -16,7 +16,13 @@
 #include "r2bridge/config.h"
 #include "r2bridge/s3.h"
 
-static char env_path[4096];
+static char env_path[4096], env_dir[4000];
+
+static void remove_temp(void)
+{
+    unlink(env_path);
+    rmdir(env_dir);
+}
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -40,17 +46,16 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
                                         "R2B_DIRECT_TTL",
                                         "R2B_TMPDIR"};
     const char *tmp = getenv("TMPDIR");
-    char dir[4000];
-
     (void)argc;
     (void)argv;
     /* only the file decides: nothing from the environment */
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         unsetenv(names[i]);
-    snprintf(dir, sizeof(dir), "%s/r2b-fuzz-config-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (mkdtemp(dir) == NULL)
+    snprintf(env_dir, sizeof(env_dir), "%s/r2b-fuzz-config-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (mkdtemp(env_dir) == NULL)
         abort();
-    snprintf(env_path, sizeof(env_path), "%s/.env.production", dir);
+    snprintf(env_path, sizeof(env_path), "%s/.env.production", env_dir);
+    atexit(remove_temp);
     return 0;
 }
 
@@ -73,17 +78,38 @@ static size_t count_in(const uint8_t *data, size_t n, const char *needle)
     return c;
 }
 
+/* The fixed text of the messages config.c and the S3 client write. */
+static const char templates[] =
+    "S3_ENDPOINT S3_BUCKET S3_REGION S3_ALIAS_HOST S3_OVERRIDE_PATH_STYLE S3_MULTIPART_THRESHOLD "
+    "S3_OPEN_TIMEOUT S3_READ_TIMEOUT S3_RETRY_LIMIT AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY "
+    "AWS_SESSION_TOKEN R2B_PRIVATE_BUCKET R2B_MANIFEST R2B_PART_SIZE R2B_PARALLEL R2B_PRIVATE_TTL "
+    "R2B_DIRECT_TTL R2B_TMPDIR is not set|must start with http:// or https://, not '|"
+    "must be a whole number from|must be true or false, not '|env file '|' line |"
+    ": expected NAME=value|: unterminated quote or value too long|has a NUL byte|"
+    "endpoint must be scheme://host[:port] without a path, not '|endpoint has no usable host: '|"
+    "endpoint has a bad port: '|endpoint host has invalid characters|missing access key id or "
+    "secret access key|missing region or service for signing|out of memory";
+
 /*
- * An error message holds the secret: a leak, unless the file holds the same
- * bytes elsewhere too (a non-secret value quoted in the message) or they are
- * part of the file's path. Short secrets are skipped: they match by chance.
+ * An error message holds the secret: a leak, unless the same bytes are also
+ * elsewhere in the file (a non-secret value quoted in the message), in a
+ * non-secret setting, in the file's path or in the messages' fixed text.
+ * Short secrets are skipped: they match by chance.
  */
-static void check_error_secret(const char *msg, const char *secret, const uint8_t *data, size_t n)
+static void check_error_secret(const char *msg, const struct r2b_config *cfg, const uint8_t *data,
+                               size_t n)
 {
+    const char *secret = cfg->secret_key;
+    const char *plain[] = {cfg->endpoint,       cfg->bucket,   cfg->region,     cfg->alias_host,
+                           cfg->private_bucket, cfg->manifest, cfg->access_key, cfg->tmp_dir};
+
     if (secret == NULL || strlen(secret) < 8 || strstr(msg, secret) == NULL)
         return;
-    if (count_in(data, n, secret) > 1 || strstr(env_path, secret))
+    if (count_in(data, n, secret) > 1 || strstr(env_path, secret) || strstr(templates, secret))
         return;
+    for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++)
+        if (plain[i] && strstr(plain[i], secret))
+            return;
     FZ_CHECK(0 && "the secret appears in an error message");
 }
 
@@ -125,7 +151,7 @@ static void try_client(const struct r2b_config *cfg, const uint8_t *data, size_t
     if (c == NULL) {
         FZ_CHECK(err.code != R2B_OK);
         FZ_CHECK(strchr(err.message, '\n') == NULL);
-        check_error_secret(err.message, cfg->secret_key, data, n);
+        check_error_secret(err.message, cfg, data, n);
         return;
     }
     r2b_buf_init(&url, 64 * 1024);
@@ -133,10 +159,10 @@ static void try_client(const struct r2b_config *cfg, const uint8_t *data, size_t
                        &err) == R2B_OK) {
         FZ_CHECK(strncmp(url.ptr, cfg->endpoint, strncmp(cfg->endpoint, "https", 5) == 0 ? 8 : 7) ==
                  0);
-        check_error_secret(url.ptr, cfg->secret_key, data, n);
+        check_error_secret(url.ptr, cfg, data, n);
     } else {
         FZ_CHECK(strchr(err.message, '\n') == NULL);
-        check_error_secret(err.message, cfg->secret_key, data, n);
+        check_error_secret(err.message, cfg, data, n);
     }
     r2b_buf_release(&url);
     r2b_s3_client_free(c);
@@ -155,7 +181,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (st != R2B_OK) {
         FZ_CHECK(err.code == st && err.message[0] != '\0');
         FZ_CHECK(strchr(err.message, '\n') == NULL && strchr(err.message, '\r') == NULL);
-        check_error_secret(err.message, cfg.secret_key, data, size);
+        check_error_secret(err.message, &cfg, data, size);
         r2b_config_release(&cfg);
         return 0;
     }
@@ -177,7 +203,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (r2b_config_check_s3(&cfg, &err) == R2B_OK)
         try_client(&cfg, data, size);
     else
-        check_error_secret(err.message, cfg.secret_key, data, size);
+        check_error_secret(err.message, &cfg, data, size);
     r2b_config_release(&cfg);
     return 0;
 }

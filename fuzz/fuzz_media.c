@@ -19,26 +19,33 @@
 
 #include "media/media_int.h"
 
-static char in_path[4096], out_dir[4096];
+static char in_path[4096], out_dir[4096], top_dir[3900];
+
+static void remove_temp(void)
+{
+    unlink(in_path);
+    rmdir(out_dir);
+    rmdir(top_dir);
+}
 static struct r2b_media_options opts;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     const char *tmp = getenv("TMPDIR");
-    char dir[3900];
     struct r2b_error err;
 
     (void)argc;
     (void)argv;
     /* one core, no operation cache: what a fuzzer run can afford */
     setenv("VIPS_CONCURRENCY", "1", 1);
-    snprintf(dir, sizeof(dir), "%s/r2b-fuzz-media-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (mkdtemp(dir) == NULL)
+    snprintf(top_dir, sizeof(top_dir), "%s/r2b-fuzz-media-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (mkdtemp(top_dir) == NULL)
         abort();
-    snprintf(in_path, sizeof(in_path), "%s/upload", dir);
-    snprintf(out_dir, sizeof(out_dir), "%s/out", dir);
+    snprintf(in_path, sizeof(in_path), "%s/upload", top_dir);
+    snprintf(out_dir, sizeof(out_dir), "%s/out", top_dir);
     if (mkdir(out_dir, 0700) != 0)
         abort();
+    atexit(remove_temp);
     if (r2b_media_global_init(&err) != R2B_OK) {
         fprintf(stderr, "media init: %s\n", err.message);
         abort();

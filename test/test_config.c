@@ -181,6 +181,28 @@ static void test_bad_values(void **state)
     }
 }
 
+/* A NUL byte used to end a name or value silently ("S3_BUCKET\0junk=x" set
+ * S3_BUCKET, a secret was cut short): the file is refused, naming the line
+ * (found by fuzz_config: fuzz/regressions/config/nul-in-value). */
+static void test_nul_byte(void **state)
+{
+    static const char text[] = "S3_BUCKET=ok\nAWS_SECRET_ACCESS_KEY=abc\0def\n";
+    struct fixture *f = *state;
+    struct r2b_config cfg;
+    struct r2b_error err;
+    FILE *fp = fopen(f->path, "w");
+
+    assert_non_null(fp);
+    assert_int_equal(fwrite(text, 1, sizeof(text) - 1, fp), sizeof(text) - 1);
+    fclose(fp);
+    chmod(f->path, 0600);
+    r2b_config_init(&cfg);
+    assert_int_equal(r2b_config_load(&cfg, f->path, &err), R2B_ERR_CONFIG);
+    assert_non_null(strstr(err.message, "line 2 has a NUL byte"));
+    assert_null(strstr(err.message, "abc"));
+    r2b_config_release(&cfg);
+}
+
 static void test_missing_file(void **state)
 {
     struct r2b_config cfg;
@@ -244,6 +266,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_insecure_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_values, setup, teardown),
         cmocka_unit_test_setup_teardown(test_missing_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_nul_byte, setup, teardown),
         cmocka_unit_test_setup_teardown(test_describe_redacts, setup, teardown),
         cmocka_unit_test(test_parse_bool),
     };

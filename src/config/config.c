@@ -194,6 +194,13 @@ static enum r2b_status parse_env_file(const char *path, struct env_table *t, int
             eol = end;
         p = eol + 1;
         lineno++;
+        /* A NUL would end a name or value early: "S3_BUCKET\0x=" is not S3_BUCKET
+         * (found by fuzz_config: values were silently cut at the NUL). */
+        if (memchr(line, '\0', (size_t)(eol - line)) != NULL) {
+            rc = r2b_error_set(err, R2B_ERR_CONFIG, "env file '%s' line %d has a NUL byte", path,
+                               lineno);
+            goto cleanup;
+        }
         while (line < eol && (*line == ' ' || *line == '\t'))
             line++;
         if (line == eol || *line == '#' || (eol - line == 1 && *line == '\r'))

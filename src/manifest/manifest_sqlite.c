@@ -110,6 +110,25 @@ static enum r2b_status db_fail(struct sqlite_impl *s, struct r2b_error *err, con
     return st;
 }
 
+/*
+ * Switching a new file to WAL needs an exclusive lock, and SQLite may answer
+ * SQLITE_BUSY at once, without the busy handler, when other connections are
+ * opening the same file: several threads or processes opening a fresh
+ * manifest together got "database is locked" (seen under valgrind's
+ * scheduling, scripts/test --valgrind). Retried for the busy timeout.
+ */
+static int exec_retry_busy(sqlite3 *db, const char *sql)
+{
+    int rc;
+
+    for (int waited_ms = 0;; waited_ms += 10) {
+        rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+        if ((rc != SQLITE_BUSY && rc != SQLITE_LOCKED) || waited_ms >= BUSY_TIMEOUT_MS)
+            return rc;
+        sqlite3_sleep(10);
+    }
+}
+
 static sqlite3_stmt *stmt(struct sqlite_impl *s, enum stmt_id id)
 {
     sqlite3_stmt *p = s->st[id];
@@ -602,10 +621,8 @@ struct r2b_manifest *r2b_manifest__open_sqlite(const char *path, struct r2b_erro
     sqlite3_extended_result_codes(s->db, 0);
     /* WAL: readers never block the writer; NORMAL sync is durable across
      * process crashes (the WAL is fsynced at checkpoints). */
-    if (sqlite3_exec(s->db,
-                     "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
-                     " PRAGMA foreign_keys = ON;",
-                     NULL, NULL, NULL) != SQLITE_OK) {
+    if (exec_retry_busy(s->db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
+                               " PRAGMA foreign_keys = ON;") != SQLITE_OK) {
         db_fail(s, err, "open");
         goto fail;
     }
