@@ -244,6 +244,41 @@ static void test_describe_redacts(void **state)
     unsetenv("S3_ENDPOINT");
 }
 
+/* A PostgreSQL manifest URL may carry a password, in the authority or the query. */
+static void test_describe_redacts_manifest_url(void **state)
+{
+    static const struct {
+        const char *url, *shown;
+    } cases[] = {
+        {"postgresql://r2b:pg-s3cret@db.internal:5432/media?sslmode=require",
+         "R2B_MANIFEST=postgresql://r2b:<redacted>@db.internal:5432/media?sslmode=require\n"},
+        {"postgresql://r2b@db/media?password=pg-s3cret&sslmode=require",
+         "R2B_MANIFEST=postgresql://r2b@db/media?password=<redacted>&sslmode=require\n"},
+        {"postgres://u:pg-s3cret@h/d?sslmode=disable&password=pg-s3cret",
+         "R2B_MANIFEST=postgres://u:<redacted>@h/d?sslmode=disable&password=<redacted>\n"},
+        {"postgresql://h/d?xpassword=visible", "R2B_MANIFEST=postgresql://h/d?xpassword=visible\n"},
+        {"sqlite:///var/lib/r2bridge/manifest.db",
+         "R2B_MANIFEST=sqlite:///var/lib/r2bridge/manifest.db\n"},
+    };
+    struct r2b_config cfg;
+    struct r2b_error err;
+    struct r2b_buf out;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        setenv("R2B_MANIFEST", cases[i].url, 1);
+        r2b_config_init(&cfg);
+        r2b_buf_init(&out, 65536);
+        assert_int_equal(r2b_config_load(&cfg, NULL, &err), R2B_OK);
+        assert_int_equal(r2b_config_describe(&cfg, &out), R2B_OK);
+        assert_null(strstr(out.ptr, "pg-s3cret"));
+        assert_non_null(strstr(out.ptr, cases[i].shown));
+        r2b_buf_release(&out);
+        r2b_config_release(&cfg);
+    }
+    unsetenv("R2B_MANIFEST");
+}
+
 static void test_parse_bool(void **state)
 {
     (void)state;
@@ -268,6 +303,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_missing_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_nul_byte, setup, teardown),
         cmocka_unit_test_setup_teardown(test_describe_redacts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_describe_redacts_manifest_url, setup, teardown),
         cmocka_unit_test(test_parse_bool),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -390,6 +390,57 @@ static enum r2b_status describe_line(struct r2b_buf *out, const char *name, cons
     return r2b_buf_addf(out, "%s=%s\n", name, value ? value : "<unset>");
 }
 
+/*
+ * A URL as it may be shown: the password of "scheme://user:password@host"
+ * and the value of every "password=" query parameter become <redacted>
+ * (a PostgreSQL manifest URL may carry either).
+ */
+static enum r2b_status describe_url(struct r2b_buf *out, const char *name, const char *url)
+{
+    const char *p, *auth, *at, *colon, *end;
+    enum r2b_status st;
+
+    if (url == NULL)
+        return describe_line(out, name, NULL);
+    st = r2b_buf_addf(out, "%s=", name);
+    auth = strstr(url, "://");
+    auth = auth ? auth + 3 : url;
+    end = auth + strcspn(auth, "/?#");
+    at = memchr(auth, '@', (size_t)(end - auth));
+    colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+    if (colon) { /* scheme://user:<redacted>@ */
+        st |= r2b_buf_add(out, url, (size_t)(colon + 1 - url));
+        st |= r2b_buf_addf(out, "<redacted>");
+        p = at;
+    } else {
+        p = url;
+    }
+    while (*p) {
+        const char *q = strstr(p, "password=");
+
+        if (q == NULL || q < end) {
+            if (q == NULL) {
+                st |= r2b_buf_addf(out, "%s", p);
+                break;
+            }
+            q += 9; /* before the query: not a parameter, copy through */
+            st |= r2b_buf_add(out, p, (size_t)(q - p));
+            p = q;
+            continue;
+        }
+        if (q > p && q[-1] != '?' && q[-1] != '&') { /* "xpassword=": not ours */
+            st |= r2b_buf_add(out, p, (size_t)(q + 9 - p));
+            p = q + 9;
+            continue;
+        }
+        st |= r2b_buf_add(out, p, (size_t)(q + 9 - p));
+        st |= r2b_buf_addf(out, "<redacted>");
+        p = q + 9 + strcspn(q + 9, "&#");
+    }
+    st |= r2b_buf_addf(out, "\n");
+    return st;
+}
+
 enum r2b_status r2b_config_describe(const struct r2b_config *cfg, struct r2b_buf *out)
 {
     enum r2b_status st = R2B_OK;
@@ -409,7 +460,7 @@ enum r2b_status r2b_config_describe(const struct r2b_config *cfg, struct r2b_buf
     st |= describe_line(out, "AWS_SECRET_ACCESS_KEY", cfg->secret_key ? "<redacted>" : NULL);
     st |= describe_line(out, "AWS_SESSION_TOKEN", cfg->session_token ? "<redacted>" : NULL);
     st |= describe_line(out, "R2B_PRIVATE_BUCKET", cfg->private_bucket);
-    st |= describe_line(out, "R2B_MANIFEST", cfg->manifest);
+    st |= describe_url(out, "R2B_MANIFEST", cfg->manifest);
     st |= r2b_buf_addf(out, "R2B_PART_SIZE=%llu\n", (unsigned long long)cfg->part_size_bytes);
     st |= r2b_buf_addf(out, "R2B_PARALLEL=%d\n", cfg->parallel);
     st |= r2b_buf_addf(out, "R2B_PRIVATE_TTL=%ld\n", cfg->private_ttl_s);
