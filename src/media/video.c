@@ -842,7 +842,7 @@ static enum r2b_status resample(struct av_job *j, const AVFrame *f)
     int e;
 
     if (f) {
-        AVChannelLayout l;
+        AVChannelLayout l = {0}; /* _copy() uninits its destination first: never garbage */
 
         if (f->ch_layout.order == AV_CHANNEL_ORDER_UNSPEC)
             av_channel_layout_default(&l, f->ch_layout.nb_channels);
