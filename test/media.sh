@@ -39,6 +39,8 @@ mkdir -p "$T/out" "$T/tmp" "$T/run"
 BIN=$(r2b_wrapped "$BIN" "$T")
 passed=0 failed=0 n=0
 
+# keep: what the last run printed, kept for the secret scan at the end
+keep() { cat "$T/run/stdout" "$T/run/stderr" >>"$T/all-output" 2>/dev/null; }
 pass() { n=$((n + 1)); passed=$((passed + 1)); echo "ok $n - $1"; }
 fail() { # fail DESCRIPTION REASONS-FILE-OR-TEXT
   n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"
@@ -580,10 +582,12 @@ while IFS=$'\t' read -r file exit outcome type kind oct ow oh sct sw sh notes; d
       TMPDIR="$tmpd" python3 "$T/rss.py" "$T/rss" "$BIN" inspect "$input" --json --out "$out" \
         >"$T/run/stdout" 2>"$T/run/stderr"
       rc=$?
+      keep
       rss=$(cat "$T/rss" 2>/dev/null) ;;
     *)
       TMPDIR="$tmpd" "$BIN" inspect "$input" --json --out "$out" >"$T/run/stdout" 2>"$T/run/stderr"
-      rc=$? ;;
+      rc=$?
+      keep ;;
   esac
   python3 "$T/check.py" "$file" "$exit" "$outcome" "$type" "$kind" "$oct" "$ow" "$oh" "$sct" "$sw" "$sh" "$notes" -- \
     "$BIN" "$input" "$out" "$tmpd" "$rc" "$T/run/stdout" "$T/run/stderr" "${rss:-0}" "${baseline_rss:-0}" "$LIST" \
@@ -598,6 +602,7 @@ while IFS=$'\t' read -r file exit outcome type kind oct ow oh sct sw sh notes; d
   if [ "$exit" = 4 ]; then
     TMPDIR="$tmpd" "$BIN" inspect "$input" >"$T/run/stdout" 2>"$T/run/stderr"
     rc=$?
+    keep
     if [ "$rc" = 4 ] && [ ! -s "$T/run/stdout" ] && [ "$(wc -l <"$T/run/stderr")" = 1 ] &&
       grep -q "$outcome" "$T/run/stderr" && [ -z "$(ls -A "$tmpd")" ]; then
       pass "$file: without --json: exit 4, one line on stderr naming '$outcome'"
@@ -614,6 +619,7 @@ for f in jpeg-4000x3000-orient6.jpg gif-animated-480x270.gif audio.wav; do
   mkdir -p "$T/tmp/noout"
   TMPDIR="$T/tmp/noout" "$BIN" inspect "$C/$f" --json >"$T/run/stdout" 2>"$T/run/stderr"
   rc=$?
+  keep
   if [ "$rc" = 0 ] && [ -z "$(ls -A "$T/tmp/noout")" ] &&
     python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if d["ok"] and d["styles"] and all("file" not in s for s in d["styles"].values()) else 1)' "$T/run/stdout"; then
     pass "$f: without --out nothing is left in TMPDIR and no style names a file"
@@ -644,5 +650,9 @@ if [ "$meta_rows" -lt 10 ]; then
   fail "metadata proof ran on the image outputs" "only $meta_rows verdicts"
 fi
 
+# everything r2bridge printed, for the suite's secret scan (test/secret_scan.sh)
+if [ -n "${R2B_TEST_OUTPUTS:-}" ] && mkdir -p "$R2B_TEST_OUTPUTS"; then
+  cp "$T/all-output" "$R2B_TEST_OUTPUTS/media-$$.log" 2>/dev/null || true
+fi
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
