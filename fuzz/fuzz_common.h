@@ -22,6 +22,17 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
         }                                                                                          \
     } while (0)
 
+/* Occurrences of `needle` in data[0..n). */
+static inline size_t fz_count(const uint8_t *data, size_t n, const char *needle)
+{
+    size_t k = strlen(needle), c = 0;
+
+    for (size_t i = 0; k && i + k <= n; i++)
+        if (memcmp(data + i, needle, k) == 0)
+            c++;
+    return c;
+}
+
 /* A NUL-terminated heap copy of data[0..n) (NUL bytes inside kept). */
 static inline char *fz_strndup(const uint8_t *data, size_t n)
 {

@@ -67,17 +67,6 @@ static void write_file(const uint8_t *data, size_t size)
         abort();
 }
 
-/* Occurrences of `needle` in data[0..n). */
-static size_t count_in(const uint8_t *data, size_t n, const char *needle)
-{
-    size_t k = strlen(needle), c = 0;
-
-    for (size_t i = 0; k && i + k <= n; i++)
-        if (memcmp(data + i, needle, k) == 0)
-            c++;
-    return c;
-}
-
 /* The fixed text of the messages config.c and the S3 client write. */
 static const char templates[] =
     "S3_ENDPOINT S3_BUCKET S3_REGION S3_ALIAS_HOST S3_OVERRIDE_PATH_STYLE S3_MULTIPART_THRESHOLD "
@@ -105,7 +94,7 @@ static void check_error_secret(const char *msg, const struct r2b_config *cfg, co
 
     if (secret == NULL || strlen(secret) < 8 || strstr(msg, secret) == NULL)
         return;
-    if (count_in(data, n, secret) > 1 || strstr(env_path, secret) || strstr(templates, secret))
+    if (fz_count(data, n, secret) > 1 || strstr(env_path, secret) || strstr(templates, secret))
         return;
     for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++)
         if (plain[i] && strstr(plain[i], secret))

@@ -145,16 +145,6 @@ static int must_refuse(const struct req *q)
 /* How often the secret occurs in the raw input outside its own "k" line. */
 static size_t secret_elsewhere;
 
-static size_t count_in(const uint8_t *data, size_t n, const char *needle)
-{
-    size_t k = strlen(needle), c = 0;
-
-    for (size_t i = 0; k && i + k <= n; i++)
-        if (memcmp(data + i, needle, k) == 0)
-            c++;
-    return c;
-}
-
 /* The secret in signer output: a leak, unless the request itself carries it. */
 static int secret_in(const char *text, const char *secret)
 {
@@ -281,7 +271,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     r2b_buf_init(&auth2, 64 * 1024);
     r2b_buf_init(&url, 256 * 1024);
     r2b_buf_init(&url2, 256 * 1024);
-    secret_elsewhere = count_in(data, size, q.sk);
+    secret_elsewhere = fz_count(data, size, q.sk);
     if (q.sk != default_secret && secret_elsewhere > 0)
         secret_elsewhere--; /* its own "k" line */
     s = signer(&q);

@@ -267,6 +267,20 @@ class Matrix:
             n += len(page.get("Uploads", []))
         return n
 
+    def faulted_run(self, name, fault, sel, prefix, mode, always_rc, args, extra):
+        """Arms the fault on the case's prefix, runs r2bridge, applies the common checks;
+        returns (rc, out, err, secs, env, why, hits, requests under the prefix)."""
+        self.proxy.ctl("set?fault=%s&%s&path=/%s/%s&count=%d"
+                       % (fault, sel, self.bucket, prefix, 1 if mode == "once" else -1))
+        rc, out, err, secs, env = self.run(name, args, extra)
+        why = []
+        self.common_checks(rc, err, env, why, 0 if mode == "once" else always_rc)
+        hits = self.proxy.ctl("count?fault=%s&path=/%s/%s" % (fault, self.bucket, prefix))
+        reqs = self.proxy.ctl("count?path=/%s/%s" % (self.bucket, prefix))
+        if hits < 1:
+            why.append("the fault was never applied (the case would prove nothing)")
+        return rc, out, err, secs, env, why, hits, reqs
+
     def common_checks(self, rc, err, env, why, want_rc):
         if rc == "killed":
             why.append("did not finish within %d s" % RUN_LIMIT)
@@ -289,17 +303,10 @@ class Matrix:
         extra = {"S3_RETRY_LIMIT": str(RETRY_ONCE if mode == "once" else RETRY_ALWAYS)}
         if multipart:
             extra["S3_MULTIPART_THRESHOLD"] = "65536"  # both styles go multipart (one part)
-        self.proxy.ctl("set?fault=%s&%s&path=/%s/%s&count=%d"
-                       % (fault, sel, self.bucket, prefix, 1 if mode == "once" else -1))
-        rc, out, err, secs, env = self.run(
-            name, ["upload", self.photo, "--visibility", "public", "--account", "7",
-                   "--key", key, "--json"], extra)
-        why = []
-        self.common_checks(rc, err, env, why, 0 if mode == "once" else always_rc)
-        hits = self.proxy.ctl("count?fault=%s&path=/%s/%s" % (fault, self.bucket, prefix))
-        reqs = self.proxy.ctl("count?path=/%s/%s" % (self.bucket, prefix))
-        if hits < 1:
-            why.append("the fault was never applied (the case would prove nothing)")
+        rc, out, err, secs, env, why, hits, reqs = self.faulted_run(
+            name, fault, sel, prefix, mode, always_rc,
+            ["upload", self.photo, "--visibility", "public", "--account", "7", "--key", key,
+             "--json"], extra)
         recs = self.records(env)
         why += self.false_claims(recs, lambda r: r["sha256"])
         stored = sum(1 for r in recs if r["state"] == "stored")
@@ -342,16 +349,9 @@ class Matrix:
                 f.write(rnd.randbytes(size))
         extra = {"S3_RETRY_LIMIT": str(RETRY_ONCE if mode == "once" else RETRY_ALWAYS),
                  "S3_MULTIPART_THRESHOLD": str(PART + 1000000), "R2B_PART_SIZE": str(PART)}
-        self.proxy.ctl("set?fault=%s&%s&path=/%s/%s&count=%d"
-                       % (fault, sel, self.bucket, prefix, 1 if mode == "once" else -1))
-        rc, out, err, secs, env = self.run(
-            name, ["migrate", "--from-dir", root, "--jobs", "2", "--json"], extra)
-        why = []
-        self.common_checks(rc, err, env, why, 0 if mode == "once" else always_rc)
-        hits = self.proxy.ctl("count?fault=%s&path=/%s/%s" % (fault, self.bucket, prefix))
-        reqs = self.proxy.ctl("count?path=/%s/%s" % (self.bucket, prefix))
-        if hits < 1:
-            why.append("the fault was never applied (the case would prove nothing)")
+        rc, out, err, secs, env, why, hits, reqs = self.faulted_run(
+            name, fault, sel, prefix, mode, always_rc,
+            ["migrate", "--from-dir", root, "--jobs", "2", "--json"], extra)
         recs = self.records(env)
         srcs = {r["key"]: os.path.join(root, r["key"]) for r in recs}
         why += self.false_claims(recs, lambda r: sha256_file(srcs[r["key"]]))
