@@ -160,6 +160,32 @@ static void test_gif_strip(void **state)
     r2b_buf_release(&out);
 }
 
+/* Frames counted through the block structure (the gifv decision, no FFmpeg). */
+static void test_gif_frames(void **state)
+{
+    static const unsigned char frame[] = {0x2C, 0, 0, 0, 0, 1, 0, 1, 0, 0, 2, 2, 0x4C, 0x01, 0};
+    unsigned char one[256], two[256];
+    size_t n1 = make_gif(one, 1, 1), n2;
+
+    (void)state;
+    /* a second frame (graphic control + image) inserted before the trailer */
+    memcpy(two, one, n1);
+    n2 = make_gif(two, 1, 0) - 1;
+    memcpy(two + n2, frame, sizeof(frame));
+    n2 += sizeof(frame);
+    two[n2++] = 0x3B;
+    assert_int_equal(r2b_media__gif_frames(one, n1, 2), 1);
+    assert_int_equal(r2b_media__gif_frames(two, n2, 2), 2);
+    assert_int_equal(r2b_media__gif_frames(two, n2, 1), 1); /* stops at max */
+    assert_int_equal(r2b_media__gif_frames(two, n2, 10), 2);
+    /* the second frame complete, the trailer missing: enough to say animated */
+    assert_int_equal(r2b_media__gif_frames(two, n2 - 1, 2), 2);
+    /* truncated before a second frame: not a GIF we can count */
+    for (size_t cut = 0; cut < n2 - 1; cut++)
+        assert_int_equal(r2b_media__gif_frames(two, cut, 2), -1);
+    assert_int_equal(r2b_media__gif_frames((const unsigned char *)"GIF89b", 6, 2), -1);
+}
+
 static size_t chunk(unsigned char *p, const char *fourcc, const char *data, size_t len)
 {
     memcpy(p, fourcc, 4);
@@ -339,6 +365,25 @@ static void test_process_contract(void **state)
     assert_int_equal(r2b_media_process(src, &o, &r, &err), R2B_ERR_REJECTED);
     assert_int_equal(r.reject, R2B_REJECT_TOO_LARGE);
     o.image_max_bytes = R2B_MEDIA_IMAGE_MAX_BYTES;
+    /* a one-frame GIF under gifv stays an image, and FFmpeg (the video
+     * module) is never mapped into a process that only met images */
+    o.gifv = 1;
+    assert_int_equal(r2b_media_process(src, &o, &r, &err), R2B_OK);
+    assert_int_equal(r.kind, R2B_MEDIA_IMAGE);
+    assert_int_equal(r.gifv, 0);
+    r2b_media_result_release(&r);
+    o.gifv = 0;
+    {
+        FILE *maps = fopen("/proc/self/maps", "r");
+        char line[4600];
+
+        assert_non_null(maps);
+        while (fgets(line, sizeof(line), maps)) {
+            assert_null(strstr(line, "libavcodec"));
+            assert_null(strstr(line, "r2bridge-av"));
+        }
+        fclose(maps);
+    }
     /* a missing file is not a rejection */
     snprintf(src, sizeof(src), "%s/nope.gif", tmpdir);
     assert_int_equal(r2b_media_process(src, &o, &r, &err), R2B_ERR_NOT_FOUND);
@@ -357,6 +402,7 @@ int main(void)
         cmocka_unit_test(test_canonical_types),
         cmocka_unit_test(test_fit_box),
         cmocka_unit_test(test_gif_strip),
+        cmocka_unit_test(test_gif_frames),
         cmocka_unit_test(test_webp_strip),
         cmocka_unit_test(test_webp_dimensions),
         cmocka_unit_test_setup(test_process_contract, setup_dir),

@@ -153,6 +153,73 @@ static void test_wav_to_mp3(void **state)
     }
 }
 
+/* whether a file whose path contains `name` is mapped into this process */
+static int mapped(const char *name)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    char line[4600];
+    int found = 0;
+
+    assert_non_null(f);
+    while (!found && fgets(line, sizeof(line), f))
+        found = strstr(line, name) != NULL;
+    fclose(f);
+    return found;
+}
+
+/*
+ * FFmpeg lives in the module r2bridge-av.so, opened on the first video or
+ * audio file: before it nothing of it is mapped; a module that cannot be
+ * used is a configuration error with a way out, and leaves nothing behind.
+ * Runs first: the module stays loaded for the rest of the process.
+ */
+static void test_module_on_demand(void **state)
+{
+    char in[4300], tmp[4300], bogus[4300];
+    struct r2b_media_options o;
+    struct r2b_media_result r;
+    struct r2b_error err;
+    FILE *f;
+
+    (void)state;
+    assert_int_equal(r2b_media_global_init(&err), R2B_OK);
+    assert_false(mapped("libavcodec"));
+    assert_false(mapped("r2bridge-av"));
+    snprintf(tmp, sizeof(tmp), "%s/tmp-mod", dir);
+    assert_int_equal(mkdir(tmp, 0700), 0);
+    snprintf(in, sizeof(in), "%s/a.wav", dir);
+    write_wav(in, 8000, 1, 0.25, 0.25);
+    r2b_media_options_init(&o);
+    o.tmp_dir = tmp;
+
+    /* not a module, then no file at all: R2B_ERR_CONFIG naming the way out */
+    snprintf(bogus, sizeof(bogus), "%s/r2bridge-av.so", dir);
+    assert_non_null(f = fopen(bogus, "w"));
+    fputs("not an ELF file\n", f);
+    fclose(f);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(setenv("R2B_AV_MODULE", bogus, 1), 0);
+        r2b_error_clear(&err);
+        assert_int_equal(r2b_media_process(in, &o, &r, &err), R2B_ERR_CONFIG);
+        assert_int_equal(err.code, R2B_ERR_CONFIG);
+        assert_non_null(strstr(err.message, "R2B_AV_MODULE"));
+        assert_non_null(strstr(err.message, bogus));
+        assert_int_equal(r.n_styles, 0);
+        assert_int_equal(entries(tmp), 0);
+        assert_false(mapped("libavcodec"));
+        unlink(bogus);
+    }
+    /* found where the build put it: loaded, and FFmpeg with it */
+    assert_int_equal(unsetenv("R2B_AV_MODULE"), 0);
+    r2b_error_clear(&err);
+    assert_int_equal(r2b_media_process(in, &o, &r, &err), R2B_OK);
+    assert_string_equal(r.styles[0].content_type, "audio/mpeg");
+    assert_true(mapped("r2bridge-av.so"));
+    assert_true(mapped("libavcodec"));
+    r2b_media_result_release(&r);
+    assert_int_equal(entries(tmp), 0);
+}
+
 static void test_rejections_leave_nothing(void **state)
 {
     char in[4300], tmp[4300];
@@ -193,6 +260,7 @@ int main(void)
 {
     struct r2b_error err;
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_module_on_demand, setup_dir, teardown_dir),
         cmocka_unit_test(test_defaults_and_names),
         cmocka_unit_test_setup_teardown(test_wav_to_mp3, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_rejections_leave_nothing, setup_dir, teardown_dir),

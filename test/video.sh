@@ -15,6 +15,7 @@ set -uo pipefail
 
 BIN=${1:?usage: video.sh path/to/r2bridge}
 case $BIN in /*) ;; *) BIN="$PWD/$BIN" ;; esac
+REAL_BIN=$BIN # lib.sh may wrap BIN in a script (valgrind)
 T=$(mktemp -d "${R2B_TEST_TMP:-/tmp}/r2b-video.XXXXXX")
 if [ "${R2B_KEEP_VIDEO:-0}" = 1 ]; then echo "# keeping $T"; else trap 'rm -rf "$T"' EXIT; fi
 . "$(dirname "$0")/lib.sh"
@@ -405,6 +406,16 @@ check "text report: transcoded, source codecs, and the claimed type's mismatch w
   eval 'is $rc 0 && has "$out" "source: vp9+opus" && has "$err" "claimed type '"'"'video/mp4'"'"' but the content is video/webm"'
 run inspect "$F/h264-aac.mp4"
 check "text report of a remux says so" eval 'is $rc 0 && has "$out" "remuxed (streams copied, metadata dropped)" && has "$out" "h264 30/1"'
+
+# --- the video module: FFmpeg is mapped only by a process that needs it ----------------------
+# (r2bridge-av.so, opened on the first video/audio/gifv; docs/media.md)
+check "the r2bridge binary does not link FFmpeg (ldd: no libavcodec)" \
+  eval 'ldd "$REAL_BIN" >"$T/ldd" && grep -q libvips "$T/ldd" && ! grep -q libavcodec "$T/ldd"'
+R2B_AV_MODULE=$T/nonexistent-av.so run inspect "$F/h264-aac.mp4"
+check "video module missing: exit 3 (configuration), one line naming R2B_AV_MODULE" \
+  eval 'is $rc 3 && is "$(wc -l <"$T/err")" 1 && has "$err" "R2B_AV_MODULE" && has "$err" "nonexistent-av.so"'
+R2B_AV_MODULE=$T/nonexistent-av.so run inspect "$F/gif-static.gif" --gifv
+check "video module missing: a one-frame GIF under --gifv is still an image (exit 0)" is $rc 0
 
 # --- upload: keys, content types and meta through the pipeline ---------------------------------
 s3ok=1

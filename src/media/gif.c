@@ -104,3 +104,39 @@ int r2b_media__gif_strip(const unsigned char *in, size_t n, struct r2b_buf *out,
     }
     return -1; /* no trailer: truncated */
 }
+
+int r2b_media__gif_frames(const unsigned char *in, size_t n, int max)
+{
+    size_t i = 13, len;
+    int frames = 0;
+
+    if (n < 13 || (memcmp(in, "GIF87a", 6) != 0 && memcmp(in, "GIF89a", 6) != 0))
+        return -1;
+    if (in[10] & 0x80)
+        i += 3u * (1u << ((in[10] & 7) + 1));
+    while (i < n && frames < max) {
+        if (in[i] == TRAILER)
+            return frames;
+        if (in[i] == IMAGE_SEPARATOR) {
+            size_t start = i;
+
+            if (i + 10 > n)
+                return -1;
+            i += 10;
+            if (in[start + 9] & 0x80)
+                i += 3u * (1u << ((in[start + 9] & 7) + 1));
+            i += 1;
+            if (i > n || sub_blocks(in, n, i, &len) != 0)
+                return -1;
+            i += len;
+            frames++;
+        } else if (in[i] == EXT_INTRODUCER) {
+            if (i + 2 > n || sub_blocks(in, n, i + 2, &len) != 0)
+                return -1;
+            i += 2 + len;
+        } else {
+            return -1;
+        }
+    }
+    return frames >= max ? frames : -1;
+}

@@ -17,6 +17,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dlfcn.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -821,12 +823,28 @@ void r2b_media_result_release(struct r2b_media_result *r)
     r->n_styles = 0;
 }
 
+static enum r2b_status av_module(struct r2b_error *err, const struct r2b_av_module **out);
+
+/* Whether the GIF has a second frame (its blocks walked; nothing decoded, no FFmpeg). */
+static int gif_is_animated(int fd, size_t size)
+{
+    void *p = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    int frames;
+
+    if (p == MAP_FAILED)
+        return 0; /* the image path reads it again and says what is wrong */
+    frames = r2b_media__gif_frames(p, size, 2);
+    munmap(p, size);
+    return frames >= 2;
+}
+
 enum r2b_status r2b_media_process(const char *path, const struct r2b_media_options *opts,
                                   struct r2b_media_result *r, struct r2b_error *err)
 {
     struct r2b_media_options defaults;
     const struct r2b_media_options *o = opts;
     const char *canon, *tmp;
+    const struct r2b_av_module *av = NULL;
     char sniffed[128], dir[4096];
     struct stat sb;
     enum r2b_status st = R2B_OK;
@@ -888,13 +906,11 @@ enum r2b_status r2b_media_process(const char *path, const struct r2b_media_optio
         goto cleanup;
     }
     have_dir = 1;
-    if (r->kind == R2B_MEDIA_IMAGE && o->gifv && strcmp(r->type, "image/gif") == 0 &&
-        r2b_media__gif_is_animated(path)) {
-        st = r2b_media__process_av(path, dir, o, r, err); /* video.c: gifv */
-    } else if (r->kind == R2B_MEDIA_IMAGE) {
+    if (r->kind == R2B_MEDIA_IMAGE && !(o->gifv && strcmp(r->type, "image/gif") == 0 &&
+                                        gif_is_animated(fd, (size_t)sb.st_size))) {
         st = process_image(path, fd, dir, o, r, err);
-    } else {
-        st = r2b_media__process_av(path, dir, o, r, err); /* video.c */
+    } else if ((st = av_module(err, &av)) == R2B_OK) {
+        st = av->process(path, dir, o, r, err); /* video.c: video, audio, gifv */
     }
 cleanup:
     if (st != R2B_OK) {
@@ -907,21 +923,10 @@ cleanup:
     return st;
 }
 
-/* --- for video.c: the image path's pieces, reached through media_int.h ---------------- */
+/* --- for video.c (the module r2bridge-av.so): the image path's pieces ------------------ */
 
-enum r2b_status r2b_media__add_style(struct r2b_media_result *r, const char *dir, const char *name,
-                                     const char *ctype, const char *ext, struct r2b_error *err)
-{
-    return add_style(r, dir, name, ctype, ext, err);
-}
-
-enum r2b_status r2b_media__digest_style(struct r2b_media_style *s, struct r2b_error *err)
-{
-    return digest_file(s->path, s, err);
-}
-
-enum r2b_status r2b_media__reject(struct r2b_media_result *r, enum r2b_media_reject why,
-                                  struct r2b_error *err, const char *msg)
+static enum r2b_status av_reject(struct r2b_media_result *r, enum r2b_media_reject why,
+                                 struct r2b_error *err, const char *msg)
 {
     return reject(r, why, err, "%s", msg);
 }
@@ -932,9 +937,9 @@ enum r2b_status r2b_media__reject(struct r2b_media_result *r, enum r2b_media_rej
  * stream's display rotation, fitted into the small style, sRGB, written
  * from bare pixels so no metadata can follow, blurhash).
  */
-enum r2b_status r2b_media__poster(const char *png, int rotate_deg, const char *dir,
-                                  const struct r2b_media_options *o, struct r2b_media_result *r,
-                                  struct r2b_error *err)
+static enum r2b_status av_poster(const char *png, int rotate_deg, const char *dir,
+                                 const struct r2b_media_options *o, struct r2b_media_result *r,
+                                 struct r2b_error *err)
 {
     VipsImage *in = NULL, *rot = NULL, *small = NULL, *mem = NULL;
     enum r2b_status st = R2B_OK;
@@ -975,4 +980,92 @@ cleanup:
         g_object_unref(in);
     vips_error_clear();
     return st;
+}
+
+/*
+ * The video module (media_int.h), opened once, on the first video, audio
+ * file or animated GIF. Looked for, first usable wins:
+ *   1. $R2B_AV_MODULE, when set (only there);
+ *   2. next to the executable (a build tree's src/, or a relocated install);
+ *   3. the install directory, R2B_AV_INSTALL_DIR (<libdir>/r2bridge);
+ *   4. the build tree that compiled this library, R2B_AV_BUILD_PATH (test
+ *      programs and fuzzers run from there).
+ * A module from another build (its R2B_BUILD_ID, ABI or struct sizes differ)
+ * is refused and the search goes on. None usable: R2B_ERR_CONFIG (exit 78),
+ * an installation problem that retrying will not fix.
+ */
+static pthread_mutex_t av_lock = PTHREAD_MUTEX_INITIALIZER;
+static const struct r2b_av_module *av_loaded;
+static const struct r2b_av_host av_host = {
+    .abi = R2B_AV_ABI,
+    .sizes = {sizeof(struct r2b_media_options), sizeof(struct r2b_media_result),
+              sizeof(struct r2b_error)},
+    .build = R2B_BUILD_ID,
+    .add_style = add_style,
+    .reject = av_reject,
+    .poster = av_poster,
+};
+
+/* dlopen()s `path`; 0 and *out set, or -1 with why in `why`. */
+static int av_try(const char *path, const struct r2b_av_module **out, char *why, size_t why_size)
+{
+    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    r2b_av_open_fn *open_fn;
+    const char *e;
+
+    if (h == NULL) {
+        e = dlerror();
+        snprintf(why, why_size, "%s", e ? e : path);
+        return -1;
+    }
+    *(void **)&open_fn = dlsym(h, R2B_AV_ENTRY);
+    if (open_fn == NULL || (*out = open_fn(&av_host)) == NULL) {
+        snprintf(why, why_size, "%s: %s", path,
+                 open_fn == NULL ? "not an r2bridge video module"
+                                 : "built by another r2bridge build (version or build id differ)");
+        dlclose(h);
+        return -1;
+    }
+    r2b_log(R2B_LOG_DEBUG, "media: video module %s", path);
+    return 0; /* never closed: FFmpeg keeps global state */
+}
+
+static enum r2b_status av_module(struct r2b_error *err, const struct r2b_av_module **out)
+{
+    const char *env = getenv("R2B_AV_MODULE");
+    char why[600] = "", path[4096];
+    ssize_t n;
+    int ok = 0;
+
+    pthread_mutex_lock(&av_lock);
+    if (av_loaded != NULL) {
+        ok = 1;
+    } else if (env != NULL && *env != '\0') {
+        ok = av_try(env, &av_loaded, why, sizeof(why)) == 0;
+    } else {
+        n = readlink("/proc/self/exe", path, sizeof(path) - 1);
+        if (n > 0) {
+            char *slash;
+
+            path[n] = '\0';
+            slash = strrchr(path, '/');
+            if (slash && (size_t)(slash - path) + sizeof("/" R2B_AV_MODULE_FILE) <= sizeof(path)) {
+                memcpy(slash, "/" R2B_AV_MODULE_FILE, sizeof("/" R2B_AV_MODULE_FILE));
+                ok = access(path, F_OK) == 0 && av_try(path, &av_loaded, why, sizeof(why)) == 0;
+            }
+        }
+        if (!ok && access(R2B_AV_INSTALL_DIR "/" R2B_AV_MODULE_FILE, F_OK) == 0)
+            ok = av_try(R2B_AV_INSTALL_DIR "/" R2B_AV_MODULE_FILE, &av_loaded, why,
+                        sizeof(why)) == 0;
+        if (!ok && access(R2B_AV_BUILD_PATH, F_OK) == 0)
+            ok = av_try(R2B_AV_BUILD_PATH, &av_loaded, why, sizeof(why)) == 0;
+    }
+    *out = av_loaded;
+    pthread_mutex_unlock(&av_lock);
+    if (ok)
+        return R2B_OK;
+    return r2b_error_set(err, R2B_ERR_CONFIG,
+                         "cannot load r2bridge's video module %s (%s): video, audio and animated "
+                         "gif need it; reinstall r2bridge or set R2B_AV_MODULE to its path",
+                         R2B_AV_MODULE_FILE, *why ? why : "not installed");
 }

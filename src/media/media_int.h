@@ -33,40 +33,66 @@ int r2b_media__webp_dimensions(const unsigned char *in, size_t n, int *w, int *h
  */
 int r2b_media__fit_box(int w, int h, uint64_t limit);
 
-/* --- video and audio (video.c) and the pieces of media.c it uses ----------------------- */
+/*
+ * Frames in the GIF `in`, counted up to `max` (image descriptors walked
+ * through the block structure, nothing decoded). -1 when `in` is not a GIF
+ * whose blocks can be followed that far.
+ */
+int r2b_media__gif_frames(const unsigned char *in, size_t n, int max);
+
+/* --- video and audio: the module r2bridge-av.so (video.c) -------------------------------
+ *
+ * FFmpeg's libraries (and their ~170 dependencies) are mapped only into a
+ * process that meets a video, an audio file or an animated GIF: video.c is
+ * built as a module that media.c opens with dlopen() on the first one. An
+ * image job never maps them (the peak-RSS target of the transcode benchmark
+ * and the smaller attack surface). The module carries its own copy of the
+ * core helpers it uses (buffers, errors, SHA-256) and calls back into
+ * media.c only through this table.
+ */
+#define R2B_AV_ABI 1
+#define R2B_AV_ENTRY "r2b_av_module_open"
+#define R2B_AV_MODULE_FILE "r2bridge-av.so"
+
+struct r2b_av_host {
+    unsigned abi;        /* R2B_AV_ABI */
+    size_t sizes[3];     /* sizeof the options, result and error structs: both sides must agree */
+    const char *build;   /* R2B_BUILD_ID (the build tree's): both sides must agree */
+    /* Appends a style (path dir/name.ext, not yet written) to r. */
+    enum r2b_status (*add_style)(struct r2b_media_result *r, const char *dir, const char *name,
+                                 const char *ctype, const char *ext, struct r2b_error *err);
+    /* Sets r->reject, its reason and err (R2B_ERR_REJECTED). */
+    enum r2b_status (*reject)(struct r2b_media_result *r, enum r2b_media_reject why,
+                              struct r2b_error *err, const char *msg);
+    /*
+     * Turns the PNG `png` (a video's first frame) into the `small` style
+     * (JPEG) through the image path, rotated clockwise by rotate_deg
+     * (0/90/180/270), and sets r->blurhash. The PNG is left to the caller.
+     */
+    enum r2b_status (*poster)(const char *png, int rotate_deg, const char *dir,
+                              const struct r2b_media_options *o, struct r2b_media_result *r,
+                              struct r2b_error *err);
+};
+
+struct r2b_av_module {
+    /*
+     * Video or audio at `path` (already sniffed into r->type / r->kind, size
+     * checked): probe, validate, write the styles into `dir`, fill the meta.
+     * Same contract as r2b_media_process (rejections through r->reject).
+     * Also takes an animated GIF (r->type "image/gif"): it becomes a silent
+     * MP4 within the animated-GIF pixel limit, r->gifv set, kind VIDEO.
+     */
+    enum r2b_status (*process)(const char *path, const char *dir,
+                               const struct r2b_media_options *o, struct r2b_media_result *r,
+                               struct r2b_error *err);
+};
 
 /*
- * Video or audio at `path` (already sniffed into r->type / r->kind, size
- * checked): probe, validate, write the styles into `dir`, fill the meta.
- * Same contract as r2b_media_process (rejections through r->reject).
- * Also takes an animated GIF (r->type "image/gif"): it becomes a silent MP4
- * within the animated-GIF pixel limit, r->gifv set, kind VIDEO.
+ * The module's one exported symbol (R2B_AV_ENTRY). Keeps `host` for the
+ * life of the process; NULL when the host's ABI, build or struct sizes
+ * are not the module's own (a module from another build).
  */
-enum r2b_status r2b_media__process_av(const char *path, const char *dir,
-                                      const struct r2b_media_options *o, struct r2b_media_result *r,
-                                      struct r2b_error *err);
-
-/* Whether the GIF at `path` has more than one frame (its packets counted, nothing decoded). */
-int r2b_media__gif_is_animated(const char *path);
-
-/* Appends a style (path dir/name.ext, not yet written) to r. */
-enum r2b_status r2b_media__add_style(struct r2b_media_result *r, const char *dir, const char *name,
-                                     const char *ctype, const char *ext, struct r2b_error *err);
-
-/* Fills s->size_bytes and s->sha256 from the file at s->path. */
-enum r2b_status r2b_media__digest_style(struct r2b_media_style *s, struct r2b_error *err);
-
-/* Sets r->reject, its reason and err (R2B_ERR_REJECTED). */
-enum r2b_status r2b_media__reject(struct r2b_media_result *r, enum r2b_media_reject why,
-                                  struct r2b_error *err, const char *msg);
-
-/*
- * Turns the PNG `png` (a video's first frame) into the `small` style (JPEG)
- * through the image path, rotated clockwise by rotate_deg (0/90/180/270),
- * and sets r->blurhash. The PNG is left for the caller to remove.
- */
-enum r2b_status r2b_media__poster(const char *png, int rotate_deg, const char *dir,
-                                  const struct r2b_media_options *o, struct r2b_media_result *r,
-                                  struct r2b_error *err);
+typedef const struct r2b_av_module *r2b_av_open_fn(const struct r2b_av_host *host);
+r2b_av_open_fn r2b_av_module_open;
 
 #endif

@@ -21,6 +21,10 @@
  *    rotation is carried over, so a phone video stays upright;
  *  - poster: the first decoded frame, written as a PNG and handed to the
  *    image path (media.c), which makes the `small` JPEG and the blurhash.
+ *
+ * Built as the module r2bridge-av.so (media_int.h), opened by media.c on
+ * the first video, audio file or animated GIF, so that FFmpeg is never
+ * mapped into a process that handles only images.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -63,6 +67,9 @@ static const enum AVCodecID audio_codecs[] = {
     AV_CODEC_ID_PCM_S32LE, AV_CODEC_ID_PCM_F32LE, AV_CODEC_ID_PCM_F64LE, AV_CODEC_ID_PCM_U8,
     AV_CODEC_ID_PCM_S16BE, AV_CODEC_ID_PCM_S24BE, AV_CODEC_ID_PCM_MULAW, AV_CODEC_ID_PCM_ALAW,
 };
+
+/* media.c's side of the module (media_int.h), set once by r2b_av_module_open() */
+static const struct r2b_av_host *host;
 
 struct av_job {
     const struct r2b_media_options *o;
@@ -113,7 +120,7 @@ static enum r2b_status job_reject(struct av_job *j, enum r2b_media_reject why, c
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    return r2b_media__reject(j->r, why, j->err, msg);
+    return host->reject(j->r, why, j->err, msg);
 }
 
 static const char *averr(int e, char *buf, size_t n)
@@ -687,7 +694,7 @@ static enum r2b_status write_poster(struct av_job *j, const AVFrame *f)
         goto cleanup;
     }
     fd = -1;
-    st = r2b_media__poster(path, j->rotation, j->dir, j->o, j->r, j->err);
+    st = host->poster(path, j->rotation, j->dir, j->o, j->r, j->err);
 cleanup:
     if (fd >= 0)
         close(fd);
@@ -933,28 +940,6 @@ static enum r2b_status decode_audio(struct av_job *j, const AVPacket *pkt)
     return R2B_OK;
 }
 
-int r2b_media__gif_is_animated(const char *path)
-{
-    const AVInputFormat *fmt = av_find_input_format("gif");
-    AVFormatContext *in = NULL;
-    AVDictionary *opts = NULL;
-    AVPacket *pkt = av_packet_alloc();
-    int frames = 0;
-
-    av_log_set_level(AV_LOG_QUIET);
-    av_dict_set(&opts, "protocol_whitelist", "file", 0);
-    if (fmt && pkt && avformat_open_input(&in, path, fmt, &opts) == 0) {
-        while (frames < 2 && av_read_frame(in, pkt) >= 0) {
-            frames++;
-            av_packet_unref(pkt);
-        }
-    }
-    avformat_close_input(&in);
-    av_dict_free(&opts);
-    av_packet_free(&pkt);
-    return frames > 1;
-}
-
 /* --- the whole
  * ------------------------------------------------------------------------------------ */
 
@@ -1194,9 +1179,9 @@ static void fill_meta(struct av_job *j, const struct r2b_media_style *orig)
     }
 }
 
-enum r2b_status r2b_media__process_av(const char *path, const char *dir,
-                                      const struct r2b_media_options *o, struct r2b_media_result *r,
-                                      struct r2b_error *err)
+static enum r2b_status process_av(const char *path, const char *dir,
+                                  const struct r2b_media_options *o, struct r2b_media_result *r,
+                                  struct r2b_error *err)
 {
     struct av_job j;
     struct r2b_media_options gif_opts;
@@ -1233,7 +1218,7 @@ enum r2b_status r2b_media__process_av(const char *path, const char *dir,
         goto cleanup;
     mp3_out = r->kind == R2B_MEDIA_AUDIO;
     /* the original goes first: the poster (small) is added while it is written */
-    if ((st = r2b_media__add_style(r, dir, "original", mp3_out ? "audio/mpeg" : "video/mp4",
+    if ((st = host->add_style(r, dir, "original", mp3_out ? "audio/mpeg" : "video/mp4",
                                    mp3_out ? "mp3" : "mp4", err)) != R2B_OK)
         goto cleanup;
     if ((st = run(&j, r->styles[0].path, mp3_out)) != R2B_OK)
@@ -1269,4 +1254,19 @@ cleanup:
     av_packet_free(&j.pkt);
     av_packet_free(&j.opkt);
     return st;
+}
+
+/* --- the module's entry point (media_int.h) ------------------------------------------- */
+
+__attribute__((visibility("default"))) const struct r2b_av_module *
+r2b_av_module_open(const struct r2b_av_host *h)
+{
+    static const struct r2b_av_module module = {.process = process_av};
+
+    if (h == NULL || h->abi != R2B_AV_ABI || h->build == NULL ||
+        strcmp(h->build, R2B_BUILD_ID) != 0 || h->sizes[0] != sizeof(struct r2b_media_options) ||
+        h->sizes[1] != sizeof(struct r2b_media_result) || h->sizes[2] != sizeof(struct r2b_error))
+        return NULL;
+    host = h;
+    return &module;
 }
