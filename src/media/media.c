@@ -986,8 +986,9 @@ cleanup:
  * The video module (media_int.h), opened once, on the first video, audio
  * file or animated GIF. Looked for, first usable wins:
  *   1. $R2B_AV_MODULE, when set (only there);
- *   2. next to the executable (a build tree's src/, or a relocated install);
- *   3. the install directory, R2B_AV_INSTALL_DIR (<libdir>/r2bridge);
+ *   2. next to the executable (a build tree's src/), then in
+ *      <executable's dir>/../R2B_AV_REL_DIR (an install under any prefix);
+ *   3. the configured install directory, R2B_AV_INSTALL_DIR (<libdir>/r2bridge);
  *   4. the build tree that compiled this library, R2B_AV_BUILD_PATH (test
  *      programs and fuzzers run from there).
  * A module from another build (its R2B_BUILD_ID, ABI or struct sizes differ)
@@ -1030,10 +1031,16 @@ static int av_try(const char *path, const struct r2b_av_module **out, char *why,
     return 0; /* never closed: FFmpeg keeps global state */
 }
 
+/* Tries `path` when it exists (a missing candidate is not a reason worth reporting). */
+static int av_try_file(const char *path, char *why, size_t why_size)
+{
+    return access(path, F_OK) == 0 && av_try(path, &av_loaded, why, why_size) == 0;
+}
+
 static enum r2b_status av_module(struct r2b_error *err, const struct r2b_av_module **out)
 {
     const char *env = getenv("R2B_AV_MODULE");
-    char why[600] = "", path[4096];
+    char why[600] = "", exe[4096], path[4200];
     ssize_t n;
     int ok = 0;
 
@@ -1043,22 +1050,22 @@ static enum r2b_status av_module(struct r2b_error *err, const struct r2b_av_modu
     } else if (env != NULL && *env != '\0') {
         ok = av_try(env, &av_loaded, why, sizeof(why)) == 0;
     } else {
-        n = readlink("/proc/self/exe", path, sizeof(path) - 1);
-        if (n > 0) {
-            char *slash;
-
-            path[n] = '\0';
-            slash = strrchr(path, '/');
-            if (slash && (size_t)(slash - path) + sizeof("/" R2B_AV_MODULE_FILE) <= sizeof(path)) {
-                memcpy(slash, "/" R2B_AV_MODULE_FILE, sizeof("/" R2B_AV_MODULE_FILE));
-                ok = access(path, F_OK) == 0 && av_try(path, &av_loaded, why, sizeof(why)) == 0;
+        n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+        if (n > 0 && memchr(exe, '/', (size_t)n) != NULL) {
+            exe[n] = '\0';
+            *strrchr(exe, '/') = '\0'; /* the executable's directory */
+            snprintf(path, sizeof(path), "%s/%s", exe, R2B_AV_MODULE_FILE);
+            ok = av_try_file(path, why, sizeof(why));
+            if (!ok) { /* a relocated install: <prefix>/bin/r2bridge, <prefix>/lib/r2bridge/ */
+                snprintf(path, sizeof(path), "%s/../%s/%s", exe, R2B_AV_REL_DIR,
+                         R2B_AV_MODULE_FILE);
+                ok = av_try_file(path, why, sizeof(why));
             }
         }
-        if (!ok && access(R2B_AV_INSTALL_DIR "/" R2B_AV_MODULE_FILE, F_OK) == 0)
-            ok = av_try(R2B_AV_INSTALL_DIR "/" R2B_AV_MODULE_FILE, &av_loaded, why,
-                        sizeof(why)) == 0;
-        if (!ok && access(R2B_AV_BUILD_PATH, F_OK) == 0)
-            ok = av_try(R2B_AV_BUILD_PATH, &av_loaded, why, sizeof(why)) == 0;
+        if (!ok)
+            ok = av_try_file(R2B_AV_INSTALL_DIR "/" R2B_AV_MODULE_FILE, why, sizeof(why));
+        if (!ok)
+            ok = av_try_file(R2B_AV_BUILD_PATH, why, sizeof(why));
     }
     *out = av_loaded;
     pthread_mutex_unlock(&av_lock);
