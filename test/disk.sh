@@ -21,7 +21,7 @@ for v in S3_ENDPOINT AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY S3_BUCKET; do
     echo "disk.sh: $v is not set: run through scripts/test"; echo "not ok 1 - S3 environment"; echo "0 passed, 1 failed"; exit 1
   fi
 done
-for tool in convert python3 setpriv timeout; do
+for tool in convert ffmpeg python3 setpriv timeout; do
   if ! command -v "$tool" >/dev/null 2>&1; then
     echo "disk.sh: '$tool' is not installed"; echo "not ok 1 - tools"; echo "0 passed, 1 failed"; exit 1
   fi
@@ -41,6 +41,9 @@ export S3_REGION=auto S3_OVERRIDE_PATH_STYLE=true S3_RETRY_LIMIT=1
 unset S3_ALIAS_HOST
 P="disk-$$-$RANDOM"
 convert -size 900x700 plasma:fractal -seed 9 -quality 90 "$T/photo.jpg" 2>/dev/null
+# MPEG-4 Part 2: re-encoded to H.264 (the video module writes through FFmpeg's own I/O)
+ffmpeg -hide_banner -nostdin -loglevel error -f lavfi -i "testsrc2=size=640x360:rate=30" -t 3 \
+  -c:v mpeg4 -q:v 3 "$T/clip.mp4"
 
 # wrappers: plain, without the root override of file permissions, size-limited
 mkwrap() { printf '#!/bin/bash\n%s\nexec timeout -k 5 60 %s "%s" "$@"\n' "$2" "$3" "$BIN_REAL" >"$T/$1"; chmod +x "$T/$1"; }
@@ -152,6 +155,15 @@ check "upload under RLIMIT_FSIZE: exit 75, not killed by SIGXFSZ, one line" \
   eval 'is $rc 75 && one_line && no_crash && has "$err" "File too large"'
 check "  no temp file left, no record, nothing uploaded" \
   eval 'empty_dir "$T/tmp" && is "$(records "$T/m.db" any)" 0 && absent "$P/fsize/"'
+
+# a video: the transcode's output (FFmpeg's writer) or its poster frame hits the wall
+R2B_TMPDIR=$TMPD with $TMPW upload "$T/clip.mp4" --visibility public --account 5 --id 42 --json
+check "video upload, temp directory on $HOW: exit 75, retryable, one line" \
+  eval 'is $rc 75 && no_crash && is "$(json "$out" "d[\"retryable\"], d[\"exit_code\"]")" "True 75" && (has "$out" "No space left" || has "$out" "File too large")'
+check "  no temp file left, no record" eval 'empty_dir "$TMPD" && is "$(records "$T/m.db" any)" 0'
+with r2bridge-fsize inspect "$T/clip.mp4"
+check "video inspect under RLIMIT_FSIZE: exit 75, not killed by SIGXFSZ, one line, no temp file" \
+  eval 'is $rc 75 && one_line && no_crash && has "$err" "File too large" && empty_dir "$T/tmp"'
 
 up r2bridge tmp-ok --json
 check "with room again, the same upload succeeds: 2 styles stored and on the server" \

@@ -1,10 +1,16 @@
 /* Unit tests for the core module: buffers, encodings, time, UTF-8, errors. */
+#include <errno.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -200,6 +206,72 @@ static void test_error(void **state)
     assert_string_equal(r2b_strerror((enum r2b_status)999), "unknown error");
 }
 
+/* A failed system call: strerror appended, errno kept, a full disk retryable. */
+static void test_error_errno(void **state)
+{
+    struct r2b_error err;
+    char want[600];
+
+    (void)state;
+    assert_int_equal(r2b_error_set_errno(&err, R2B_ERR_IO, ENOSPC, "cannot write '%s'", "a\nb"),
+                     R2B_ERR_IO);
+    snprintf(want, sizeof(want), "cannot write 'a b': %s", strerror(ENOSPC));
+    assert_string_equal(err.message, want);
+    assert_int_equal(err.sys_errno, ENOSPC);
+    assert_int_equal(err.retryable, 1);
+    r2b_error_set_errno(&err, R2B_ERR_IO, EDQUOT, "x");
+    assert_int_equal(err.retryable, 1);
+    r2b_error_set_errno(&err, R2B_ERR_IO, EFBIG, "x");
+    assert_int_equal(err.retryable, 1);
+    /* not a lack of room: retrying will not help */
+    r2b_error_set_errno(&err, R2B_ERR_IO, EACCES, "cannot open '%s'", "f");
+    assert_int_equal(err.retryable, 0);
+    assert_int_equal(err.sys_errno, EACCES);
+    /* the plain setter resets both */
+    r2b_error_set(&err, R2B_ERR_IO, "plain");
+    assert_int_equal(err.sys_errno, 0);
+    assert_int_equal(err.retryable, 0);
+    assert_int_equal(r2b_error_set_errno(NULL, R2B_ERR_IO, ENOSPC, "ignored"), R2B_ERR_IO);
+    assert_int_equal(r2b_errno_is_disk_full(ENOSPC), 1);
+    assert_int_equal(r2b_errno_is_disk_full(EIO), 0);
+}
+
+/* write_all: whole buffers; a short write past a file size limit reports EFBIG. */
+static void test_write_all(void **state)
+{
+    char path[] = "/tmp/r2b-test-core-XXXXXX", big[3000];
+    struct rlimit old, lim;
+    struct stat sb;
+    int fd = mkstemp(path);
+
+    (void)state;
+    assert_true(fd >= 0);
+    memset(big, 'x', sizeof(big));
+    assert_int_equal(r2b_write_all(fd, big, sizeof(big)), 0);
+    assert_int_equal(fstat(fd, &sb), 0);
+    assert_int_equal(sb.st_size, sizeof(big));
+    assert_int_equal(ftruncate(fd, 0), 0);
+    assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+    /* 1000 bytes fit, then the limit: a short write, then EFBIG */
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    lim = old;
+    lim.rlim_cur = 1000;
+    signal(SIGXFSZ, SIG_IGN);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    errno = 0;
+    assert_int_equal(r2b_write_all(fd, big, sizeof(big)), -1);
+    assert_int_equal(errno, EFBIG);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, SIG_DFL);
+    assert_int_equal(fstat(fd, &sb), 0);
+    assert_int_equal(sb.st_size, 1000);
+    assert_int_equal(r2b_write_all(fd, big, 0), 0);
+    close(fd);
+    assert_int_equal(r2b_write_all(fd, big, 1), -1); /* a closed descriptor */
+    assert_int_equal(errno, EBADF);
+    unlink(path);
+}
+
 static void test_strlcpy(void **state)
 {
     char small[4];
@@ -219,7 +291,8 @@ int main(void)
         cmocka_unit_test(test_hex_base64), cmocka_unit_test(test_time_amz),
         cmocka_unit_test(test_time_parse), cmocka_unit_test(test_utf8),
         cmocka_unit_test(test_parse_u64), cmocka_unit_test(test_error),
-        cmocka_unit_test(test_strlcpy),
+        cmocka_unit_test(test_strlcpy),   cmocka_unit_test(test_error_errno),
+        cmocka_unit_test(test_write_all),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -52,6 +52,7 @@ struct r2b_error {
     int retryable;     /* 1 when trying again later may succeed */
     char s3_code[64];  /* S3 <Code>, e.g. "NoSuchKey"; "" if none */
     char message[512]; /* one line, lowercase, no final period, never a secret */
+    int sys_errno;     /* the errno behind a local failure (r2b_error_set_errno), else 0 */
 };
 
 /* Short, static description of a status code; never NULL. */
@@ -67,6 +68,18 @@ void r2b_error_clear(struct r2b_error *err);
  */
 enum r2b_status r2b_error_set(struct r2b_error *err, enum r2b_status code, const char *fmt, ...)
     R2B_PRINTF(3, 4);
+
+/*
+ * r2b_error_set() for a failed system call: the message gets ": " and
+ * strerror(errnum) appended, sys_errno is errnum, and retryable is set when
+ * errnum says the file system is full (r2b_errno_is_disk_full): with room
+ * again, the same call may succeed.
+ */
+enum r2b_status r2b_error_set_errno(struct r2b_error *err, enum r2b_status code, int errnum,
+                                    const char *fmt, ...) R2B_PRINTF(4, 5);
+
+/* ENOSPC, EDQUOT or EFBIG (a file size limit): a full disk, for the caller's purposes. */
+int r2b_errno_is_disk_full(int errnum);
 
 /* --- logging --------------------------------------------------------------- */
 
@@ -143,6 +156,11 @@ enum r2b_status r2b_sleep_ms(long ms);
 
 /* strdup that returns NULL for NULL. */
 char *r2b_strdup(const char *s);
+/*
+ * write() until all `n` bytes are written (a short write is followed by
+ * another, which reports the reason: ENOSPC, EFBIG...). 0, or -1 with errno.
+ */
+int r2b_write_all(int fd, const void *buf, size_t n);
 /* Copies at most size-1 bytes and always terminates; returns strlen(src). */
 size_t r2b_strlcpy(char *dst, const char *src, size_t size);
 /* 1 if `s` is valid UTF-8 of length `n` (no overlongs, no surrogates), else 0. */

@@ -24,7 +24,11 @@ static const char usage[] =
     "  --claimed-type T   the type the uploader claimed; a mismatch is reported\n"
     "  --gifv             an animated GIF becomes a silent MP4, as Mastodon's gifv\n"
     "  --timeout-ms N     give up on a video or audio file after N ms (default 600000)\n\n"
-    "Exit 0 accepted, 4 rejected (the reason on stderr), 6 no such file.\n";
+    "Work files go to $R2B_TMPDIR, else $TMPDIR, else /tmp, and are removed.\n"
+    "Video, audio and --gifv need the module r2bridge-av.so (FFmpeg) from the same\n"
+    "build: next to the binary, in <prefix>/lib/r2bridge, or $R2B_AV_MODULE.\n\n"
+    "Exit 0 accepted, 4 rejected (the reason on stderr), 6 no such file,\n"
+    "3 the video module cannot be loaded, 75 the temp directory is full (retry).\n";
 
 static const char *kind_name(enum r2b_media_kind k)
 {
@@ -129,6 +133,8 @@ int cmd_inspect(int argc, char **argv)
     if (r2b_media_global_init(&err) != R2B_OK)
         return cli_fail(&common, &err);
     r2b_media_options_init(&mo);
+    if (getenv("R2B_TMPDIR") && *getenv("R2B_TMPDIR")) /* as upload and migrate do */
+        mo.tmp_dir = getenv("R2B_TMPDIR");
     mo.claimed_type = claimed;
     mo.gifv = gifv;
     if (timeout_ms)

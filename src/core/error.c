@@ -1,4 +1,6 @@
 /* Status codes and the error struct: set where detected, passed on as is. */
+#include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -37,27 +39,64 @@ void r2b_error_clear(struct r2b_error *err)
     err->code = R2B_OK;
 }
 
+static void error_vset(struct r2b_error *err, enum r2b_status code, const char *fmt, va_list ap)
+    R2B_PRINTF(3, 0);
+
+static void error_vset(struct r2b_error *err, enum r2b_status code, const char *fmt, va_list ap)
+{
+    r2b_error_clear(err);
+    err->code = code;
+    vsnprintf(err->message, sizeof(err->message), fmt, ap);
+}
+
+/*
+ * One printable line: a newline from an outside source (a server's message,
+ * a file or key name) would break log parsing, and other control characters
+ * (ESC sequences) would reach the operator's terminal.
+ */
+static void one_line(char *p)
+{
+    for (; *p; p++) {
+        if (*p == '\n' || *p == '\r' || *p == '\t')
+            *p = ' ';
+        else if ((unsigned char)*p < 0x20 || (unsigned char)*p == 0x7f)
+            *p = '?';
+    }
+}
+
 enum r2b_status r2b_error_set(struct r2b_error *err, enum r2b_status code, const char *fmt, ...)
 {
     va_list ap;
 
     if (err == NULL)
         return code;
-    r2b_error_clear(err);
-    err->code = code;
     va_start(ap, fmt);
-    vsnprintf(err->message, sizeof(err->message), fmt, ap);
+    error_vset(err, code, fmt, ap);
     va_end(ap);
-    /*
-     * One printable line: a newline from an outside source (a server's
-     * message, a file or key name) would break log parsing, and other
-     * control characters (ESC sequences) would reach the operator's terminal.
-     */
-    for (char *p = err->message; *p; p++) {
-        if (*p == '\n' || *p == '\r' || *p == '\t')
-            *p = ' ';
-        else if ((unsigned char)*p < 0x20 || (unsigned char)*p == 0x7f)
-            *p = '?';
-    }
+    one_line(err->message);
+    return code;
+}
+
+int r2b_errno_is_disk_full(int errnum)
+{
+    return errnum == ENOSPC || errnum == EDQUOT || errnum == EFBIG;
+}
+
+enum r2b_status r2b_error_set_errno(struct r2b_error *err, enum r2b_status code, int errnum,
+                                    const char *fmt, ...)
+{
+    va_list ap;
+    size_t n;
+
+    if (err == NULL)
+        return code;
+    va_start(ap, fmt);
+    error_vset(err, code, fmt, ap);
+    va_end(ap);
+    n = strlen(err->message);
+    snprintf(err->message + n, sizeof(err->message) - n, ": %s", strerror(errnum));
+    one_line(err->message);
+    err->sys_errno = errnum;
+    err->retryable = r2b_errno_is_disk_full(errnum);
     return code;
 }

@@ -1,6 +1,8 @@
-/* Small string helpers used across modules. */
+/* Small string and file helpers used across modules. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "r2bridge/r2bridge.h"
 
@@ -16,6 +18,26 @@ char *r2b_strdup(const char *s)
     if (p)
         memcpy(p, s, n);
     return p;
+}
+
+int r2b_write_all(int fd, const void *buf, size_t n)
+{
+    const char *p = buf;
+
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            if (w == 0)
+                errno = EIO;
+            return -1;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
 }
 
 size_t r2b_strlcpy(char *dst, const char *src, size_t size)

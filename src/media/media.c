@@ -226,7 +226,7 @@ static enum r2b_status sniff(int fd, char *type, size_t type_size, struct r2b_er
     n = pread(fd, buf, SNIFF_BYTES, 0);
     if (n < 0) {
         free(buf);
-        return r2b_error_set(err, R2B_ERR_IO, "cannot read: %s", strerror(errno));
+        return r2b_error_set_errno(err, R2B_ERR_IO, errno, "cannot read");
     }
     pthread_mutex_lock(&magic_lock);
     t = magic_buffer(magic_cookie, buf, (size_t)n);
@@ -304,13 +304,13 @@ static enum r2b_status digest_file(const char *path, struct r2b_media_style *s,
     int fd = open(path, O_RDONLY | O_CLOEXEC);
 
     if (fd < 0)
-        return r2b_error_set(err, R2B_ERR_IO, "cannot read '%s': %s", path, strerror(errno));
+        return r2b_error_set_errno(err, R2B_ERR_IO, errno, "cannot read '%s'", path);
     r2b_digest_init_sha256(&d);
     while ((n = read(fd, buf, sizeof(buf))) > 0)
         r2b_digest_update(&d, buf, (size_t)n);
     close(fd);
     if (n < 0)
-        return r2b_error_set(err, R2B_ERR_IO, "cannot read '%s': %s", path, strerror(errno));
+        return r2b_error_set_errno(err, R2B_ERR_IO, errno, "cannot read '%s'", path);
     s->size_bytes = d.bytes;
     r2b_digest_final(&d, s->sha256, NULL, NULL);
     return R2B_OK;
@@ -335,8 +335,8 @@ static enum r2b_status write_stripped_gif(int in_fd, const char *dst, struct r2b
         ssize_t n = pread(in_fd, in + got, (size_t)sb.st_size - got, (off_t)got);
 
         if (n <= 0) {
-            st = r2b_error_set(err, R2B_ERR_IO, "cannot read the upload: %s",
-                               n < 0 ? strerror(errno) : "file shrank");
+            st = n < 0 ? r2b_error_set_errno(err, R2B_ERR_IO, errno, "cannot read the upload")
+                       : r2b_error_set(err, R2B_ERR_IO, "cannot read the upload: file shrank");
             goto cleanup;
         }
         got += (size_t)n;
@@ -348,8 +348,8 @@ static enum r2b_status write_stripped_gif(int in_fd, const char *dst, struct r2b
     if (dropped)
         r2b_log(R2B_LOG_INFO, "gif: dropped %zu bytes of metadata", dropped);
     fd = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0 || write(fd, out.ptr, out.len) != (ssize_t)out.len || close(fd) != 0) {
-        st = r2b_error_set(err, R2B_ERR_IO, "cannot write '%s': %s", dst, strerror(errno));
+    if (fd < 0 || r2b_write_all(fd, out.ptr, out.len) != 0 || close(fd) != 0) {
+        st = r2b_error_set_errno(err, R2B_ERR_IO, errno, "cannot write '%s'", dst);
         if (fd >= 0)
             close(fd);
     }
@@ -431,7 +431,7 @@ static enum save_fail save_file(VipsImage *img, const char *path, const char *ex
 
     sink.fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (sink.fd < 0) {
-        r2b_error_set(err, R2B_ERR_IO, "cannot create '%s': %s", path, strerror(errno));
+        r2b_error_set_errno(err, R2B_ERR_IO, errno, "cannot create '%s'", path);
         return SAVE_WRITE;
     }
     if (strcmp(ext, "webp") == 0) {
@@ -448,8 +448,8 @@ static enum save_fail save_file(VipsImage *img, const char *path, const char *ex
             r2b_error_set(err, R2B_ERR_IO, "libvips wrote a webp that cannot be filtered");
             rc = SAVE_WRITE;
         } else if (sink_write(NULL, out.ptr, (gint64)out.len, &sink) != (gint64)out.len) {
-            r2b_error_set(err, R2B_ERR_IO, "cannot write '%s': %s", path,
-                          strerror(sink.write_errno ? sink.write_errno : EIO));
+            r2b_error_set_errno(err, R2B_ERR_IO, sink.write_errno ? sink.write_errno : EIO,
+                                "cannot write '%s'", path);
             rc = SAVE_WRITE;
         }
         g_free(buf);
@@ -467,11 +467,8 @@ static enum save_fail save_file(VipsImage *img, const char *path, const char *ex
             vrc = vips_gifsave_target(img, VIPS_TARGET(target), NULL);
         g_object_unref(target);
         if (vrc != 0 && sink.write_errno) {
-            r2b_error_set(err, R2B_ERR_IO, "cannot write '%s': %s", path,
-                          strerror(sink.write_errno));
-            if (err && (sink.write_errno == ENOSPC || sink.write_errno == EDQUOT ||
-                        sink.write_errno == EFBIG))
-                err->retryable = 1; /* a full temp dir: retry later (exit 75) */
+            /* a full temp dir is retryable (exit 75), never the uploader's fault */
+            r2b_error_set_errno(err, R2B_ERR_IO, sink.write_errno, "cannot write '%s'", path);
             vips_error_clear();
             rc = SAVE_WRITE;
         } else if (vrc != 0) {
@@ -480,7 +477,7 @@ static enum save_fail save_file(VipsImage *img, const char *path, const char *ex
         }
     }
     if (close(sink.fd) != 0 && rc == SAVE_OK) {
-        r2b_error_set(err, R2B_ERR_IO, "cannot write '%s': %s", path, strerror(errno));
+        r2b_error_set_errno(err, R2B_ERR_IO, errno, "cannot write '%s'", path);
         rc = SAVE_WRITE;
     }
     return rc;
@@ -859,8 +856,8 @@ enum r2b_status r2b_media_process(const char *path, const struct r2b_media_optio
         return st;
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return r2b_error_set(err, errno == ENOENT ? R2B_ERR_NOT_FOUND : R2B_ERR_IO,
-                             "cannot open '%s': %s", path, strerror(errno));
+        return r2b_error_set_errno(err, errno == ENOENT ? R2B_ERR_NOT_FOUND : R2B_ERR_IO, errno,
+                             "cannot open '%s'", path);
     if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
         st = r2b_error_set(err, R2B_ERR_INVALID, "'%s' is not a regular file", path);
         goto cleanup;
@@ -901,8 +898,7 @@ enum r2b_status r2b_media_process(const char *path, const struct r2b_media_optio
         goto cleanup;
     }
     if (mkdtemp(dir) == NULL) {
-        st = r2b_error_set(err, R2B_ERR_IO, "cannot create a temp directory in '%s': %s", tmp,
-                           strerror(errno));
+        st = r2b_error_set_errno(err, R2B_ERR_IO, errno, "cannot create a temp directory in '%s'", tmp);
         goto cleanup;
     }
     have_dir = 1;

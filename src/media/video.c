@@ -151,8 +151,11 @@ static enum r2b_status output_failed(struct av_job *j, const char *what, int e)
 
     if (e == AVERROR_EXIT || av_gettime_relative() > j->deadline_us)
         return input_failed(j, what, AVERROR_EXIT);
-    return r2b_error_set(j->err, e == AVERROR(ENOMEM) ? R2B_ERR_NOMEM : R2B_ERR_IO, "cannot %s: %s",
-                         what, averr(e, b, sizeof(b)));
+    if (e == AVERROR(ENOMEM))
+        return r2b_error_set(j->err, R2B_ERR_NOMEM, "cannot %s: out of memory", what);
+    if (e < 0 && e > -4096) /* AVERROR(errno): a full disk is retryable (exit 75) */
+        return r2b_error_set_errno(j->err, R2B_ERR_IO, AVUNERROR(e), "cannot %s", what);
+    return r2b_error_set(j->err, R2B_ERR_IO, "cannot %s: %s", what, averr(e, b, sizeof(b)));
 }
 
 static int interrupt_cb(void *opaque)
@@ -683,14 +686,14 @@ static enum r2b_status write_poster(struct av_job *j, const AVFrame *f)
     }
     snprintf(path, sizeof(path), "%s/poster-frame.png", j->dir);
     fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0 || write(fd, pkt->data, (size_t)pkt->size) != pkt->size) {
-        st = r2b_error_set(j->err, R2B_ERR_IO, "cannot write '%s': %s", path, strerror(errno));
+    have_file = fd >= 0; /* removed on every path from here, a failed write included */
+    if (fd < 0 || r2b_write_all(fd, pkt->data, (size_t)pkt->size) != 0) {
+        st = r2b_error_set_errno(j->err, R2B_ERR_IO, errno, "cannot write '%s'", path);
         goto cleanup;
     }
-    have_file = 1;
     if (close(fd) != 0) {
         fd = -1;
-        st = r2b_error_set(j->err, R2B_ERR_IO, "cannot write '%s': %s", path, strerror(errno));
+        st = r2b_error_set_errno(j->err, R2B_ERR_IO, errno, "cannot write '%s'", path);
         goto cleanup;
     }
     fd = -1;
@@ -1142,8 +1145,7 @@ static enum r2b_status digest_output(struct r2b_media_style *s, struct r2b_error
         free(buf);
         if (fd >= 0)
             close(fd);
-        return buf ? r2b_error_set(err, R2B_ERR_IO, "cannot read '%s': %s", s->path,
-                                   strerror(errno))
+        return buf ? r2b_error_set_errno(err, R2B_ERR_IO, errno, "cannot read '%s'", s->path)
                    : r2b_error_set(err, R2B_ERR_NOMEM, "out of memory");
     }
     r2b_digest_init_sha256(&d);
@@ -1152,7 +1154,7 @@ static enum r2b_status digest_output(struct r2b_media_style *s, struct r2b_error
     close(fd);
     free(buf);
     if (n < 0)
-        return r2b_error_set(err, R2B_ERR_IO, "cannot read '%s': %s", s->path, strerror(errno));
+        return r2b_error_set_errno(err, R2B_ERR_IO, errno, "cannot read '%s'", s->path);
     s->size_bytes = d.bytes;
     r2b_digest_final(&d, s->sha256, NULL, NULL);
     return R2B_OK;

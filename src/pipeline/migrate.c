@@ -19,7 +19,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "pipeline_int.h"
 #include "r2bridge/pipeline.h"
 
 #define QUEUE_CAP 1024
@@ -74,11 +73,10 @@ static void report(struct migrator *m, int temporary, const char *key, const cha
     pthread_mutex_unlock(&m->lock);
 }
 
-/* Network, 5xx, throttling, a busy manifest: the kind of failure that passes. */
+/* Network, 5xx, throttling, a busy manifest, a full disk: the kind of failure that passes. */
 static int temporary(const struct r2b_error *e)
 {
-    return e->retryable || e->code == R2B_ERR_NETWORK || e->code == R2B_ERR_INTERRUPTED ||
-           r2b_pipeline__disk_full(e);
+    return e->retryable || e->code == R2B_ERR_NETWORK || e->code == R2B_ERR_INTERRUPTED;
 }
 
 /* --- visibility map -------------------------------------------------------------------------- */
@@ -552,8 +550,10 @@ static void migrate_from_s3(struct migrator *m, struct r2b_manifest *man, struct
     }
     snprintf(tmp, sizeof(tmp), "%s/r2b-migrate-XXXXXX", dir && *dir ? dir : "/tmp");
     if ((fd = mkstemp(tmp)) < 0) {
-        report(m, errno == ENOSPC || errno == EDQUOT, key, "cannot create a temp file in '%s': %s",
-               dir && *dir ? dir : "/tmp", strerror(errno));
+        int e = errno;
+
+        report(m, r2b_errno_is_disk_full(e), key, "cannot create a temp file in '%s': %s",
+               dir && *dir ? dir : "/tmp", strerror(e));
         return;
     }
     if (r2b_s3_get_fd(src, m->o->from_bucket, key, fd, &obj, &err) != R2B_OK) {

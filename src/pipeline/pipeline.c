@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pipeline_int.h"
 #include "r2bridge/pipeline.h"
 #include "r2bridge/sigv4.h"
 
@@ -88,18 +87,6 @@ enum r2b_status r2b_pipeline_manifest(struct r2b_pipeline *p, struct r2b_manifes
     }
     *out = p->m;
     return R2B_OK;
-}
-
-int r2b_pipeline__disk_full(const struct r2b_error *err)
-{
-    static const int full[] = {ENOSPC, EDQUOT, EFBIG};
-
-    if (err == NULL || err->code != R2B_ERR_IO)
-        return 0;
-    for (size_t i = 0; i < sizeof(full) / sizeof(full[0]); i++)
-        if (strstr(err->message, strerror(full[i])))
-            return 1;
-    return 0;
 }
 
 /* --- keys ----------------------------------------------------------------------------- */
@@ -326,11 +313,8 @@ enum r2b_status r2b_pipeline_upload(struct r2b_pipeline *p, const struct r2b_upl
     mo.claimed_type = req->claimed_type;
     mo.gifv = req->gifv;
     st = r2b_media_process(req->path, &mo, &res->media, err);
-    if (st != R2B_OK) {
-        if (r2b_pipeline__disk_full(err))
-            err->retryable = 1; /* the temp dir is full: retry later (exit 75) */
+    if (st != R2B_OK) /* a full temp dir comes back retryable (exit 75) */
         goto done;
-    }
     /* every key first: nothing is stored for a call that cannot finish */
     for (int i = 0; i < res->media.n_styles; i++) {
         if ((st = style_key(req, &res->media, i, res->styles[i].key, sizeof(res->styles[i].key),
