@@ -416,6 +416,26 @@ check "video module missing: exit 3 (configuration), one line naming R2B_AV_MODU
   eval 'is $rc 3 && is "$(wc -l <"$T/err")" 1 && has "$err" "R2B_AV_MODULE" && has "$err" "nonexistent-av.so"'
 R2B_AV_MODULE=$T/nonexistent-av.so run inspect "$F/gif-static.gif" --gifv
 check "video module missing: a one-frame GIF under --gifv is still an image (exit 0)" is $rc 0
+# an installed copy (outside the build tree): the module next to it, if nobody else may write it
+mkdir -m 755 "$T/inst"
+cp "$REAL_BIN" "$T/inst/r2bridge"
+cp "$(dirname "$REAL_BIN")/r2bridge-av.so" "$T/inst/" && chmod 644 "$T/inst/r2bridge-av.so"
+inst() { "$T/inst/r2bridge" inspect "$F/h264-aac.mp4" >"$T/out" 2>"$T/err"; rc=$?; err=$(cat "$T/err"); }
+inst
+check "a copy outside the build tree loads the module next to it" eval 'is $rc 0 && is "$err" ""'
+chmod g+w "$T/inst/r2bridge-av.so"
+inst
+check "  refused when the module is group-writable: exit 3, one line saying so" \
+  eval 'is $rc 3 && is "$(wc -l <"$T/err")" 1 && has "$err" "writable by group or others"'
+chmod 644 "$T/inst/r2bridge-av.so" && chmod 777 "$T/inst"
+inst
+check "  refused when its directory is world-writable" eval 'is $rc 3 && has "$err" "its directory"'
+chmod 755 "$T/inst" && rm "$T/inst/r2bridge-av.so"
+inst
+check "  and without it, never the build tree's: exit 3" eval 'is $rc 3 && has "$err" "R2B_AV_MODULE"'
+R2B_AV_MODULE=r2bridge-av.so run inspect "$F/h264-aac.mp4"
+check "R2B_AV_MODULE must be a path (no library-path search): exit 3" \
+  eval 'is $rc 3 && has "$err" "is not a path"'
 
 # --- upload: keys, content types and meta through the pipeline ---------------------------------
 s3ok=1

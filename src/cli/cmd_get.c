@@ -54,8 +54,8 @@ int cmd_get(int argc, char **argv)
         }
         fd = mkstemp(tmp.ptr);
         if (fd < 0) {
-            r2b_error_set(&err, errno == ENOENT ? R2B_ERR_NOT_FOUND : R2B_ERR_IO,
-                          "cannot create '%s': %s", tmp.ptr, strerror(errno));
+            r2b_error_set_errno(&err, errno == ENOENT ? R2B_ERR_NOT_FOUND : R2B_ERR_IO, errno,
+                          "cannot create '%s'", tmp.ptr);
             rc = cli_fail(&common, &err);
             goto cleanup;
         }
@@ -71,7 +71,7 @@ int cmd_get(int argc, char **argv)
         /* mkstemp made it 0600; give the file the mode a plain create would */
         if (fchmod(fd, 0666 & ~mask) != 0 || fsync(fd) != 0 || close(fd) != 0 ||
             (fd = -1, rename(tmp.ptr, file) != 0)) {
-            r2b_error_set(&err, R2B_ERR_IO, "cannot write '%s': %s", file, strerror(errno));
+            r2b_error_set_errno(&err, R2B_ERR_IO, errno, "cannot write '%s'", file);
             rc = cli_fail(&common, &err);
             goto cleanup;
         }

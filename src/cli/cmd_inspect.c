@@ -58,7 +58,7 @@ static int keep_styles(struct r2b_media_result *r, const char *dir, struct r2b_e
             *slash = '\0';
     }
     if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
-        r2b_error_set(err, R2B_ERR_IO, "cannot create '%s': %s", dir, strerror(errno));
+        r2b_error_set_errno(err, R2B_ERR_IO, errno, "cannot create '%s'", dir);
         return -1;
     }
     for (int i = 0; i < r->n_styles; i++) {
@@ -72,7 +72,7 @@ static int keep_styles(struct r2b_media_result *r, const char *dir, struct r2b_e
         }
         snprintf(dst, n, "%s/%s.%s", dir, s->name, s->ext);
         if (rename(s->path, dst) != 0) {
-            r2b_error_set(err, R2B_ERR_IO, "cannot move a style to '%s': %s", dst, strerror(errno));
+            r2b_error_set_errno(err, R2B_ERR_IO, errno, "cannot move a style to '%s'", dst);
             free(dst);
             return -1;
         }

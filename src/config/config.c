@@ -164,8 +164,7 @@ static enum r2b_status parse_env_file(const char *path, struct env_table *t, int
     r2b_buf_init(&data, R2B_CONFIG_MAX_ENV_FILE_BYTES);
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        rc = r2b_error_set(err, R2B_ERR_CONFIG, "cannot open env file '%s': %s", path,
-                           strerror(errno));
+        rc = r2b_error_set_errno(err, R2B_ERR_CONFIG, errno, "cannot open env file '%s'", path);
         goto cleanup;
     }
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
@@ -180,8 +179,7 @@ static enum r2b_status parse_env_file(const char *path, struct env_table *t, int
         }
     }
     if (got < 0) {
-        rc = r2b_error_set(err, R2B_ERR_CONFIG, "cannot read env file '%s': %s", path,
-                           strerror(errno));
+        rc = r2b_error_set_errno(err, R2B_ERR_CONFIG, errno, "cannot read env file '%s'", path);
         goto cleanup;
     }
     p = r2b_buf_str(&data);

@@ -18,7 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <dlfcn.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -276,6 +275,18 @@ int r2b_media__fit_box(int w, int h, uint64_t limit)
         box--;
     }
     return box < 1 ? 1 : box;
+}
+
+/*
+ * Whether `im` has more than `limit` pixels. r2b_media__fit_box() predicts
+ * vips_thumbnail()'s rounding, but at an extreme aspect ratio libvips'
+ * floating point can land one pixel over on either side (24 x 46864 to a
+ * 1 MP limit gave 23 x 43935, box 43934): the callers then ask again with a
+ * one pixel smaller box. Only headers are read for that.
+ */
+static int over_limit(VipsImage *im, uint64_t limit)
+{
+    return (uint64_t)vips_image_get_width(im) * (uint64_t)vips_image_get_height(im) > limit;
 }
 
 static void vips_fail(struct r2b_error *err, enum r2b_status code, const char *what)
@@ -712,13 +723,20 @@ static enum r2b_status process_image(const char *path, int fd, const char *dir,
     {
         int box = r2b_media__fit_box(ow, oh, o->original_max_pixels);
 
-        if (vips_thumbnail(path, &orig, box, "height", box, "size", VIPS_SIZE_DOWN, "fail_on",
-                           VIPS_FAIL_ON_ERROR, has_icc ? "export_profile" : NULL, "srgb",
-                           NULL) != 0) {
-            vips_fail(err, R2B_ERR_REJECTED, "cannot decode");
-            st = reject(r, R2B_REJECT_CORRUPT, err, "%s is corrupt or truncated: %s", r->type,
-                        err ? err->message : "");
-            goto cleanup;
+        for (;;) { /* header work only: nothing is decoded until the save */
+            if (vips_thumbnail(path, &orig, box, "height", box, "size", VIPS_SIZE_DOWN,
+                               "fail_on", VIPS_FAIL_ON_ERROR,
+                               has_icc ? "export_profile" : NULL, "srgb", NULL) != 0) {
+                vips_fail(err, R2B_ERR_REJECTED, "cannot decode");
+                st = reject(r, R2B_REJECT_CORRUPT, err, "%s is corrupt or truncated: %s",
+                            r->type, err ? err->message : "");
+                goto cleanup;
+            }
+            if (!over_limit(orig, o->original_max_pixels) || box <= 1)
+                break;
+            g_object_unref(orig); /* libvips rounded over the limit: one pixel less */
+            orig = NULL;
+            box--;
         }
     }
     style_formats(r->type, r->animated, &orig_ct, &orig_ext, &small_ct, &small_ext);
@@ -756,10 +774,16 @@ static enum r2b_status process_image(const char *path, int fd, const char *dir,
     {
         int box = r2b_media__fit_box(r->styles[0].width, r->styles[0].height,
                                      o->small_max_pixels);
+        int ok;
 
-        if (vips_thumbnail(r->styles[0].path, &small, box, "height", box, "size",
-                           VIPS_SIZE_DOWN, "fail_on", VIPS_FAIL_ON_ERROR, NULL) != 0 ||
-            (small_mem = vips_image_copy_memory(small)) == NULL) {
+        while ((ok = vips_thumbnail(r->styles[0].path, &small, box, "height", box, "size",
+                                    VIPS_SIZE_DOWN, "fail_on", VIPS_FAIL_ON_ERROR, NULL) == 0) &&
+               over_limit(small, o->small_max_pixels) && box > 1) {
+            g_object_unref(small); /* libvips rounded over the limit: one pixel less */
+            small = NULL;
+            box--;
+        }
+        if (!ok || (small_mem = vips_image_copy_memory(small)) == NULL) {
             if (is_gif) {
                 vips_fail(err, R2B_ERR_REJECTED, "cannot decode");
                 st = reject(r, R2B_REJECT_CORRUPT, err, "%s is corrupt or truncated: %s",
@@ -825,14 +849,21 @@ static enum r2b_status av_module(struct r2b_error *err, const struct r2b_av_modu
 /* Whether the GIF has a second frame (its blocks walked; nothing decoded, no FFmpeg). */
 static int gif_is_animated(int fd, size_t size)
 {
-    void *p = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
-    int frames;
+    unsigned char *p = malloc(size ? size : 1); /* <= the image byte limit, checked before */
+    size_t got = 0;
+    int frames = -1;
 
-    if (p == MAP_FAILED)
-        return 0; /* the image path reads it again and says what is wrong */
-    frames = r2b_media__gif_frames(p, size, 2);
-    munmap(p, size);
-    return frames >= 2;
+    while (p && got < size) { /* read, not mmap: a file cut short meanwhile is no SIGBUS */
+        ssize_t n = pread(fd, p + got, size - got, (off_t)got);
+
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    if (p && got == size)
+        frames = r2b_media__gif_frames(p, size, 2);
+    free(p);
+    return frames >= 2; /* else the image path reads it again and says what is wrong */
 }
 
 enum r2b_status r2b_media_process(const char *path, const struct r2b_media_options *opts,
@@ -980,15 +1011,20 @@ cleanup:
 
 /*
  * The video module (media_int.h), opened once, on the first video, audio
- * file or animated GIF. Looked for, first usable wins:
- *   1. $R2B_AV_MODULE, when set (only there);
- *   2. next to the executable (a build tree's src/), then in
- *      <executable's dir>/../R2B_AV_REL_DIR (an install under any prefix);
- *   3. the configured install directory, R2B_AV_INSTALL_DIR (<libdir>/r2bridge);
- *   4. the build tree that compiled this library, R2B_AV_BUILD_PATH (test
- *      programs and fuzzers run from there).
+ * file or animated GIF. Where it is looked for:
+ *   - $R2B_AV_MODULE, when set (only there; a path with a '/');
+ *   - an executable inside the build tree that compiled this library (the
+ *     tool, test programs, fuzzers, benchmarks): that tree's own module,
+ *     R2B_AV_BUILD_PATH, and nothing else, so a test never runs an
+ *     installed module;
+ *   - any other executable: next to it, then <its dir>/../R2B_AV_REL_DIR
+ *     (an install under any prefix), then the configured install directory
+ *     R2B_AV_INSTALL_DIR. Each of these must be a regular file owned by root
+ *     or by us, and neither it nor its directory writable by group or
+ *     others: dlopen() runs a library's constructors before anything can be
+ *     checked, so the build id below is no defence against a planted file.
  * A module from another build (its R2B_BUILD_ID, ABI or struct sizes differ)
- * is refused and the search goes on. None usable: R2B_ERR_CONFIG (exit 78),
+ * is refused and the search goes on. None usable: R2B_ERR_CONFIG (exit 3),
  * an installation problem that retrying will not fix.
  */
 static pthread_mutex_t av_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -1027,16 +1063,52 @@ static int av_try(const char *path, const struct r2b_av_module **out, char *why,
     return 0; /* never closed: FFmpeg keeps global state */
 }
 
-/* Tries `path` when it exists (a missing candidate is not a reason worth reporting). */
-static int av_try_file(const char *path, char *why, size_t why_size)
+/* 0 when `path` (and its directory) may be loaded, else -1 with why. */
+static int av_trusted(const char *path, char *why, size_t why_size)
 {
-    return access(path, F_OK) == 0 && av_try(path, &av_loaded, why, why_size) == 0;
+    char dir[4200];
+    struct stat sb;
+    char *slash;
+
+    r2b_strlcpy(dir, path, sizeof(dir));
+    slash = strrchr(dir, '/');
+    if (slash == NULL || slash == dir)
+        snprintf(dir, sizeof(dir), "%s", slash ? "/" : ".");
+    else
+        *slash = '\0';
+    for (int i = 0; i < 2; i++) {
+        const char *p = i == 0 ? path : dir;
+
+        if (stat(p, &sb) != 0 || (i == 0 && !S_ISREG(sb.st_mode)) ||
+            (sb.st_uid != 0 && sb.st_uid != geteuid()) || (sb.st_mode & (S_IWGRP | S_IWOTH))) {
+            snprintf(why, why_size, "%s: not loaded: %s is not owned by root or us, or is "
+                     "writable by group or others", path, i == 0 ? "the file" : "its directory");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Tries `path` when it exists (a missing candidate is not a reason worth reporting). */
+static int av_try_file(const char *path, int check_owner, char *why, size_t why_size)
+{
+    if (access(path, F_OK) != 0 || (check_owner && av_trusted(path, why, why_size) != 0))
+        return 0;
+    return av_try(path, &av_loaded, why, why_size) == 0;
+}
+
+/* 1 when the directory `dir` is R2B_AV_BUILD_DIR or below it. */
+static int in_build_tree(const char *dir)
+{
+    size_t n = strlen(R2B_AV_BUILD_DIR);
+
+    return strncmp(dir, R2B_AV_BUILD_DIR, n) == 0 && (dir[n] == '/' || dir[n] == '\0');
 }
 
 static enum r2b_status av_module(struct r2b_error *err, const struct r2b_av_module **out)
 {
     const char *env = getenv("R2B_AV_MODULE");
-    char why[600] = "", exe[4096], path[4200];
+    char why[600] = "", exe[4096] = "", path[4200];
     ssize_t n;
     int ok = 0;
 
@@ -1044,24 +1116,33 @@ static enum r2b_status av_module(struct r2b_error *err, const struct r2b_av_modu
     if (av_loaded != NULL) {
         ok = 1;
     } else if (env != NULL && *env != '\0') {
-        ok = av_try(env, &av_loaded, why, sizeof(why)) == 0;
+        if (strchr(env, '/') == NULL) /* dlopen() would search the library path */
+            snprintf(why, sizeof(why), "R2B_AV_MODULE='%s' is not a path (no '/')", env);
+        else
+            ok = av_try(env, &av_loaded, why, sizeof(why)) == 0;
     } else {
         n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
         if (n > 0 && memchr(exe, '/', (size_t)n) != NULL) {
             exe[n] = '\0';
             *strrchr(exe, '/') = '\0'; /* the executable's directory */
-            snprintf(path, sizeof(path), "%s/%s", exe, R2B_AV_MODULE_FILE);
-            ok = av_try_file(path, why, sizeof(why));
-            if (!ok) { /* a relocated install: <prefix>/bin/r2bridge, <prefix>/lib/r2bridge/ */
-                snprintf(path, sizeof(path), "%s/../%s/%s", exe, R2B_AV_REL_DIR,
-                         R2B_AV_MODULE_FILE);
-                ok = av_try_file(path, why, sizeof(why));
-            }
+        } else {
+            exe[0] = '\0';
         }
-        if (!ok)
-            ok = av_try_file(R2B_AV_INSTALL_DIR "/" R2B_AV_MODULE_FILE, why, sizeof(why));
-        if (!ok)
-            ok = av_try_file(R2B_AV_BUILD_PATH, why, sizeof(why));
+        if (*exe && in_build_tree(exe)) {
+            ok = av_try_file(R2B_AV_BUILD_PATH, 0, why, sizeof(why));
+        } else {
+            if (*exe) {
+                snprintf(path, sizeof(path), "%s/%s", exe, R2B_AV_MODULE_FILE);
+                ok = av_try_file(path, 1, why, sizeof(why));
+                if (!ok && R2B_AV_REL_DIR[0] != '/') {
+                    snprintf(path, sizeof(path), "%s/../%s/%s", exe, R2B_AV_REL_DIR,
+                             R2B_AV_MODULE_FILE);
+                    ok = av_try_file(path, 1, why, sizeof(why));
+                }
+            }
+            if (!ok)
+                ok = av_try_file(R2B_AV_INSTALL_DIR "/" R2B_AV_MODULE_FILE, 1, why, sizeof(why));
+        }
     }
     *out = av_loaded;
     pthread_mutex_unlock(&av_lock);

@@ -107,8 +107,7 @@ static enum r2b_status load_map(struct migrator *m, const char *path, struct r2b
     enum r2b_status st = R2B_OK;
 
     if (f == NULL) {
-        st = r2b_error_set(err, R2B_ERR_CONFIG, "cannot open visibility map '%s': %s", path,
-                           strerror(errno));
+        st = r2b_error_set_errno(err, R2B_ERR_CONFIG, errno, "cannot open visibility map '%s'", path);
         goto done;
     }
     while ((got = getline(&line, &line_cap, f)) > 0) {
@@ -175,8 +174,7 @@ static enum r2b_status load_map(struct migrator *m, const char *path, struct r2b
         m->map[m->n_map++] = e;
     }
     if (ferror(f)) {
-        st = r2b_error_set(err, R2B_ERR_CONFIG, "cannot read visibility map '%s': %s", path,
-                           strerror(errno));
+        st = r2b_error_set_errno(err, R2B_ERR_CONFIG, errno, "cannot read visibility map '%s'", path);
         goto done;
     }
     qsort(m->map, m->n_map, sizeof(*m->map), longest_first);
@@ -749,8 +747,7 @@ enum r2b_status r2b_migrate(const struct r2b_config *cfg, const struct r2b_migra
         }
         root = realpath(o->from_dir, NULL);
         if (root == NULL) {
-            st = r2b_error_set(err, R2B_ERR_IO, "cannot resolve '%s': %s", o->from_dir,
-                               strerror(errno));
+            st = r2b_error_set_errno(err, R2B_ERR_IO, errno, "cannot resolve '%s'", o->from_dir);
             goto done;
         }
         m->root_len = strlen(root);

@@ -540,8 +540,8 @@ static enum r2b_status classify_curl(CURLcode cc, struct xfer *x, const char *wh
         return r2b_error_set(err, R2B_ERR_LIMIT, "%s: response larger than %d bytes", what,
                              R2B_S3_MAX_XML_BYTES);
     if (x->write_failed)
-        return r2b_error_set(err, R2B_ERR_IO, "%s: cannot write output: %s", what,
-                             strerror(x->write_failed));
+        return r2b_error_set_errno(err, R2B_ERR_IO, x->write_failed, "%s: cannot write output",
+                                   what);
     switch (cc) {
     case CURLE_URL_MALFORMAT:
     case CURLE_UNSUPPORTED_PROTOCOL:
@@ -943,8 +943,8 @@ enum r2b_status r2b_s3_put_file(struct r2b_s3_client *c, const char *bucket, con
     enum r2b_status st;
 
     if (fd < 0)
-        return r2b_error_set(err, errno == ENOENT ? R2B_ERR_NOT_FOUND : R2B_ERR_IO,
-                             "cannot open '%s': %s", path, strerror(errno));
+        return r2b_error_set_errno(err, errno == ENOENT ? R2B_ERR_NOT_FOUND : R2B_ERR_IO, errno,
+                             "cannot open '%s'", path);
     if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
         close(fd);
         return r2b_error_set(err, R2B_ERR_INVALID, "'%s' is not a regular file", path);
