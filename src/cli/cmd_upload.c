@@ -27,8 +27,12 @@ static const char usage[] =
     "  --class C        Paperclip class path (default media_attachments/files)\n"
     "  --claimed-type T the uploader's claimed type, reported if the content differs\n"
     "  --gifv           an animated GIF becomes a silent MP4, as Mastodon's gifv\n\n"
-    "Exit 0 uploaded, 2 bad arguments, 3 configuration, 4 media rejected (do not\n"
-    "retry), 75 temporary failure (retry later).\n";
+    "Styles are written to $R2B_TMPDIR (else $TMPDIR, /tmp) and removed. Video,\n"
+    "audio and --gifv need r2bridge-av.so (FFmpeg) from the same build, next to\n"
+    "the binary, in <prefix>/lib/r2bridge, or at $R2B_AV_MODULE.\n\n"
+    "Exit 0 uploaded, 2 bad arguments, 3 configuration (a missing video module\n"
+    "too), 4 media rejected (do not retry), 75 temporary failure (retry later:\n"
+    "network, server, a full temp directory).\n";
 
 static struct json_object *style_json(const struct r2b_upload_style *s)
 {
