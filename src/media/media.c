@@ -1022,9 +1022,9 @@ cleanup:
  *     R2B_AV_INSTALL_DIR. Each of these must be a regular file owned by root
  *     or by us, and neither it nor its directory writable by group or
  *     others: dlopen() runs a library's constructors before anything can be
- *     checked, so the build id below is no defence against a planted file.
- * A module from another build (its R2B_BUILD_ID, ABI or struct sizes differ)
- * is refused and the search goes on. None usable: R2B_ERR_CONFIG (exit 3),
+ *     checked, so the interface id below is no defence against a planted file.
+ * A module of another version (its R2B_AV_IFACE_ID, ABI or struct sizes
+ * differ) is refused and the search goes on. None usable: R2B_ERR_CONFIG (exit 3),
  * an installation problem that retrying will not fix.
  */
 static pthread_mutex_t av_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -1033,7 +1033,7 @@ static const struct r2b_av_host av_host = {
     .abi = R2B_AV_ABI,
     .sizes = {sizeof(struct r2b_media_options), sizeof(struct r2b_media_result),
               sizeof(struct r2b_error)},
-    .build = R2B_BUILD_ID,
+    .iface = R2B_AV_IFACE_ID,
     .add_style = add_style,
     .reject = av_reject,
     .poster = av_poster,
@@ -1055,7 +1055,7 @@ static int av_try(const char *path, const struct r2b_av_module **out, char *why,
     if (open_fn == NULL || (*out = open_fn(&av_host)) == NULL) {
         snprintf(why, why_size, "%s: %s", path,
                  open_fn == NULL ? "not an r2bridge video module"
-                                 : "built by another r2bridge build (version or build id differ)");
+                                 : "built from another r2bridge version (interface id differs)");
         dlclose(h);
         return -1;
     }

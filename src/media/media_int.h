@@ -57,7 +57,7 @@ int r2b_media__gif_frames(const unsigned char *in, size_t n, int max);
 struct r2b_av_host {
     unsigned abi;        /* R2B_AV_ABI */
     size_t sizes[3];     /* sizeof the options, result and error structs: both sides must agree */
-    const char *build;   /* R2B_BUILD_ID (the build tree's): both sides must agree */
+    const char *iface;   /* R2B_AV_IFACE_ID, a hash of the interface's headers: must agree */
     /* Appends a style (path dir/name.ext, not yet written) to r. */
     enum r2b_status (*add_style)(struct r2b_media_result *r, const char *dir, const char *name,
                                  const char *ctype, const char *ext, struct r2b_error *err);
@@ -89,8 +89,8 @@ struct r2b_av_module {
 
 /*
  * The module's one exported symbol (R2B_AV_ENTRY). Keeps `host` for the
- * life of the process; NULL when the host's ABI, build or struct sizes
- * are not the module's own (a module from another build).
+ * life of the process; NULL when the host's ABI, interface id or struct
+ * sizes are not the module's own (a module of another version).
  */
 typedef const struct r2b_av_module *r2b_av_open_fn(const struct r2b_av_host *host);
 r2b_av_open_fn r2b_av_module_open;

@@ -1265,8 +1265,8 @@ r2b_av_module_open(const struct r2b_av_host *h)
 {
     static const struct r2b_av_module module = {.process = process_av};
 
-    if (h == NULL || h->abi != R2B_AV_ABI || h->build == NULL ||
-        strcmp(h->build, R2B_BUILD_ID) != 0 || h->sizes[0] != sizeof(struct r2b_media_options) ||
+    if (h == NULL || h->abi != R2B_AV_ABI || h->iface == NULL ||
+        strcmp(h->iface, R2B_AV_IFACE_ID) != 0 || h->sizes[0] != sizeof(struct r2b_media_options) ||
         h->sizes[1] != sizeof(struct r2b_media_result) || h->sizes[2] != sizeof(struct r2b_error))
         return NULL;
     host = h;
