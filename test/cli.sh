@@ -51,6 +51,17 @@ rc=0; out=$(env -u S3_ENDPOINT "$BIN" head x 2>&1); rc=$?; echo "$out" >>"$ALL_O
 check "missing S3_ENDPOINT exits 3 naming it" eval 'is $rc 3 && has "$out" "S3_ENDPOINT is not set"'
 rc=0; out=$(env -u S3_BUCKET "$BIN" head x 2>&1); rc=$?
 check "missing bucket exits 3" eval 'is $rc 3 && has "$out" "S3_BUCKET"'
+rc=0; out=$(env -u S3_ENDPOINT "$BIN" head x --json 2>/dev/null); rc=$?
+check "--json: a configuration error is a JSON object too (exit 3)" \
+  eval 'is $rc 3 && is "$(json "$out" "d[\"ok\"], d[\"exit_code\"]")" "False 3"'
+rc=0; out=$(env -u S3_BUCKET "$BIN" ls --json 2>/dev/null); rc=$?
+check "--json: no bucket is a JSON object too (exit 3)" \
+  eval 'is $rc 3 && has "$(json "$out" "d[\"message\"]")" "S3_BUCKET"'
+for c in upload sign migrate verify config inspect; do
+  run "$c" --bucket b
+  check "$c refuses --bucket (it picks its buckets itself): exit 2" \
+    eval 'is $rc 2 && has "$err" "unknown option '"'"'--bucket'"'"'"'
+done
 rc=0; out=$(S3_RETRY_LIMIT=lots "$BIN" head x 2>&1); rc=$?
 check "bad S3_RETRY_LIMIT exits 3 naming it" eval 'is $rc 3 && has "$out" "S3_RETRY_LIMIT"'
 run config

@@ -61,4 +61,42 @@ S3_BUCKET=$S3_BUCKET_DST run migrate --from-s3 "s3://no-such-bucket-r2b" --json
 check "a missing source bucket: exit 6" eval 'is $rc 6'
 run migrate --from-s3 "https://x" --prefix "$P/"
 check "--from-s3 needs s3://BUCKET: exit 2" eval 'is $rc 2'
+
+# 3. credentials: the destination's session token never goes to a source that
+# has keys of its own. The source is a recorder that answers every request
+# with an empty listing and writes down each X-Amz-Security-Token it saw.
+python3 - "$T/rec" <<'PY' &
+import http.server, sys
+log = open(sys.argv[1] + ".log", "a")
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        log.write("%s\n" % self.headers.get("X-Amz-Security-Token", "-")); log.flush()
+        body = (b'<?xml version="1.0"?><ListBucketResult><Name>src</Name><KeyCount>0</KeyCount>'
+                b'<IsTruncated>false</IsTruncated></ListBucketResult>')
+        self.send_response(200); self.send_header("Content-Length", str(len(body)))
+        self.send_header("Content-Type", "application/xml"); self.end_headers(); self.wfile.write(body)
+    def log_message(self, *a): pass
+srv = http.server.HTTPServer(("127.0.0.1", 0), H)
+open(sys.argv[1] + ".port", "w").write(str(srv.server_port))
+srv.serve_forever()
+PY
+rec_pid=$!
+for _ in $(seq 50); do [ -s "$T/rec.port" ] && break; sleep 0.1; done
+REC="http://127.0.0.1:$(cat "$T/rec.port" 2>/dev/null)"
+tokens() { sort -u "$T/rec.log" 2>/dev/null | tr '\n' ' '; }
+: >"$T/rec.log"
+AWS_SESSION_TOKEN=dest-token R2B_FROM_ENDPOINT=$REC R2B_FROM_ACCESS_KEY_ID=src-key \
+  R2B_FROM_SECRET_ACCESS_KEY=src-secret run migrate --from-s3 s3://src --prefix "$P/" --json
+check "source with keys of its own: the destination's AWS_SESSION_TOKEN is not sent to it" \
+  eval 'is $rc 0 && is "$(tokens)" "- "'
+: >"$T/rec.log"
+AWS_SESSION_TOKEN=dest-token R2B_FROM_ENDPOINT=$REC R2B_FROM_ACCESS_KEY_ID=src-key \
+  R2B_FROM_SECRET_ACCESS_KEY=src-secret R2B_FROM_SESSION_TOKEN=src-token \
+  run migrate --from-s3 s3://src --prefix "$P/" --json
+check "  R2B_FROM_SESSION_TOKEN is sent instead" eval 'is $rc 0 && is "$(tokens)" "src-token "'
+: >"$T/rec.log"
+AWS_SESSION_TOKEN=dest-token R2B_FROM_ENDPOINT=$REC run migrate --from-s3 s3://src --prefix "$P/" --json
+check "  same keys on both sides: their session token goes with them" \
+  eval 'is $rc 0 && is "$(tokens)" "dest-token "'
+kill "$rec_pid" 2>/dev/null
 finish

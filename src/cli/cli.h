@@ -37,7 +37,8 @@ struct cli_common {
     int json;
     int help;
     int verbose;
-    const char *bucket;
+    const char *bucket; /* --bucket: only where takes_bucket (the operator's S3 commands) */
+    int takes_bucket;   /* set by the command before cli_parse() */
 };
 
 struct cli_args {
@@ -55,12 +56,15 @@ int cli_parse(const char *cmd, int argc, char **argv, const struct cli_opt *opts
 
 /* Prints `msg` followed by the common options' help. */
 void cli_usage(const char *msg);
+/* The same for the operator's S3 commands, with --bucket. */
+void cli_usage_s3(const char *msg);
 
 /* Loads the configuration (env + --env-file); prints the error and returns an exit code. */
 int cli_load_config(const struct cli_common *common, struct r2b_config *cfg);
 
 /* Builds an S3 client from the configuration; prints the error and returns an exit code. */
-int cli_s3_client(const struct r2b_config *cfg, struct r2b_s3_client **out);
+int cli_s3_client(const struct cli_common *common, const struct r2b_config *cfg,
+                  struct r2b_s3_client **out);
 
 /* Picks --bucket or S3_BUCKET; prints an error and returns an exit code if none. */
 int cli_bucket(const struct cli_common *common, const struct r2b_config *cfg, const char **out);

@@ -17,7 +17,7 @@ static const char usage[] =
 
 int cmd_get(int argc, char **argv)
 {
-    struct cli_common common = {0};
+    struct cli_common common = {.takes_bucket = 1};
     struct cli_args args;
     struct r2b_config cfg;
     struct r2b_s3_client *c = NULL;
@@ -32,7 +32,7 @@ int cmd_get(int argc, char **argv)
     if ((rc = cli_parse("get", argc, argv, NULL, &common, &args)) != 0)
         return rc;
     if (common.help) {
-        cli_usage(usage);
+        cli_usage_s3(usage);
         return R2B_EXIT_OK;
     }
     if (args.n_pos != 2)
@@ -42,7 +42,7 @@ int cmd_get(int argc, char **argv)
     file = args.pos[1];
     to_stdout = strcmp(file, "-") == 0;
     if ((rc = cli_load_config(&common, &cfg)) != 0 || (rc = cli_bucket(&common, &cfg, &bucket)) ||
-        (rc = cli_s3_client(&cfg, &c)) != 0)
+        (rc = cli_s3_client(&common, &cfg, &c)) != 0)
         goto cleanup;
     r2b_error_clear(&err);
     if (to_stdout) {

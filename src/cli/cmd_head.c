@@ -10,7 +10,7 @@ static const char usage[] =
 
 int cmd_head(int argc, char **argv)
 {
-    struct cli_common common = {0};
+    struct cli_common common = {.takes_bucket = 1};
     struct cli_args args;
     struct r2b_config cfg;
     struct r2b_s3_client *c = NULL;
@@ -23,7 +23,7 @@ int cmd_head(int argc, char **argv)
     if ((rc = cli_parse("head", argc, argv, NULL, &common, &args)) != 0)
         return rc;
     if (common.help) {
-        cli_usage(usage);
+        cli_usage_s3(usage);
         return R2B_EXIT_OK;
     }
     if (args.n_pos != 1)
@@ -31,7 +31,7 @@ int cmd_head(int argc, char **argv)
     if (cli_check_key("head", args.pos[0]) != 0)
         return R2B_EXIT_USAGE;
     if ((rc = cli_load_config(&common, &cfg)) != 0 || (rc = cli_bucket(&common, &cfg, &bucket)) ||
-        (rc = cli_s3_client(&cfg, &c)) != 0)
+        (rc = cli_s3_client(&common, &cfg, &c)) != 0)
         goto cleanup;
     r2b_error_clear(&err);
     if (r2b_s3_head(c, bucket, args.pos[0], &obj, &err) != R2B_OK) {

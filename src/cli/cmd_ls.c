@@ -33,7 +33,7 @@ static int print_one(void *ud, const struct r2b_s3_object *o)
 
 int cmd_ls(int argc, char **argv)
 {
-    struct cli_common common = {0};
+    struct cli_common common = {.takes_bucket = 1};
     struct cli_args args;
     struct r2b_config cfg;
     struct r2b_s3_client *c = NULL;
@@ -46,13 +46,13 @@ int cmd_ls(int argc, char **argv)
     if ((rc = cli_parse("ls", argc, argv, NULL, &common, &args)) != 0)
         return rc;
     if (common.help) {
-        cli_usage(usage);
+        cli_usage_s3(usage);
         return R2B_EXIT_OK;
     }
     if (args.n_pos > 1)
         return cli_usage_error("ls", "expected at most one PREFIX");
     if ((rc = cli_load_config(&common, &cfg)) != 0 || (rc = cli_bucket(&common, &cfg, &bucket)) ||
-        (rc = cli_s3_client(&cfg, &c)) != 0)
+        (rc = cli_s3_client(&common, &cfg, &c)) != 0)
         goto cleanup;
     st.bucket = bucket;
     st.json = common.json;

@@ -26,8 +26,10 @@ static const char usage[] =
     "                         elsewhere to R2); keys are kept. Its endpoint and\n"
     "                         credentials: R2B_FROM_ENDPOINT, R2B_FROM_REGION,\n"
     "                         R2B_FROM_ACCESS_KEY_ID, R2B_FROM_SECRET_ACCESS_KEY,\n"
-    "                         R2B_FROM_PATH_STYLE (each defaults to the S3_*/AWS_*\n"
-    "                         value of the destination)\n"
+    "                         R2B_FROM_SESSION_TOKEN, R2B_FROM_PATH_STYLE, from the\n"
+    "                         environment only (each defaults to the S3_*/AWS_*\n"
+    "                         value of the destination; with R2B_FROM_ACCESS_KEY_ID\n"
+    "                         set, AWS_SESSION_TOKEN is not sent to the source)\n"
     "  --jobs N               files in flight (default 8)\n"
     "  --visibility-map FILE  CSV key_prefix_or_key,visibility,account_id[,audience...]\n"
     "                         (longest prefix wins; private/direct go to\n"
@@ -191,8 +193,12 @@ int cmd_migrate(int argc, char **argv)
             src.endpoint = v;
         if ((v = getenv("R2B_FROM_REGION")) && *v)
             src.region = v;
-        if ((v = getenv("R2B_FROM_ACCESS_KEY_ID")) && *v)
+        if ((v = getenv("R2B_FROM_ACCESS_KEY_ID")) && *v) {
             src.access_key = v;
+            src.session_token = NULL; /* AWS_SESSION_TOKEN goes with the destination's keys */
+        }
+        if ((v = getenv("R2B_FROM_SESSION_TOKEN")) && *v)
+            src.session_token = v;
         if ((v = getenv("R2B_FROM_SECRET_ACCESS_KEY")) && *v)
             src.secret_key = v;
         if ((v = getenv("R2B_FROM_PATH_STYLE")) && *v)

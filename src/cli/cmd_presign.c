@@ -15,7 +15,7 @@ static const char usage[] =
 
 int cmd_presign(int argc, char **argv)
 {
-    struct cli_common common = {0};
+    struct cli_common common = {.takes_bucket = 1};
     struct cli_args args;
     const char *expires_s = NULL, *method = "GET";
     const struct cli_opt opts[] = {
@@ -36,7 +36,7 @@ int cmd_presign(int argc, char **argv)
     if ((rc = cli_parse("presign", argc, argv, opts, &common, &args)) != 0)
         return rc;
     if (common.help) {
-        cli_usage(usage);
+        cli_usage_s3(usage);
         return R2B_EXIT_OK;
     }
     if (args.n_pos != 1)
@@ -50,7 +50,7 @@ int cmd_presign(int argc, char **argv)
         return cli_usage_error("presign", "--expires must be from 1 to 604800 seconds, not %ld",
                                expires);
     if ((rc = cli_load_config(&common, &cfg)) != 0 || (rc = cli_bucket(&common, &cfg, &bucket)) ||
-        (rc = cli_s3_client(&cfg, &c)) != 0)
+        (rc = cli_s3_client(&common, &cfg, &c)) != 0)
         goto cleanup;
     r2b_error_clear(&err);
     if (r2b_s3_presign(c, method, bucket, args.pos[0], expires, 0, &url, &err) != R2B_OK) {

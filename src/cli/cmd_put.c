@@ -16,7 +16,7 @@ static const char usage[] =
 
 int cmd_put(int argc, char **argv)
 {
-    struct cli_common common = {0};
+    struct cli_common common = {.takes_bucket = 1};
     struct cli_args args;
     struct r2b_s3_put_options po = {0};
     int multipart = 0, rc;
@@ -36,7 +36,7 @@ int cmd_put(int argc, char **argv)
     if ((rc = cli_parse("put", argc, argv, opts, &common, &args)) != 0)
         return rc;
     if (common.help) {
-        cli_usage(usage);
+        cli_usage_s3(usage);
         return R2B_EXIT_OK;
     }
     if (args.n_pos != 2)
@@ -45,7 +45,7 @@ int cmd_put(int argc, char **argv)
         return R2B_EXIT_USAGE;
     po.force_multipart = multipart;
     if ((rc = cli_load_config(&common, &cfg)) != 0 || (rc = cli_bucket(&common, &cfg, &bucket)) ||
-        (rc = cli_s3_client(&cfg, &c)) != 0)
+        (rc = cli_s3_client(&common, &cfg, &c)) != 0)
         goto cleanup;
     r2b_error_clear(&err);
     if (r2b_s3_put_file(c, bucket, args.pos[1], args.pos[0], &po, &obj, &err) != R2B_OK) {

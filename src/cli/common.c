@@ -9,17 +9,26 @@
 
 static const char common_help[] =
     "common options:\n"
-    "  --bucket B       bucket to use instead of S3_BUCKET\n"
     "  --env-file PATH  read settings from a Mastodon .env.production file\n"
     "                   (the process environment wins over the file)\n"
     "  --json           machine-readable output (one JSON object per line)\n"
-    "  -v, --verbose    log retries and requests to stderr\n"
+    "  -v, --verbose    log retries to stderr\n"
     "  -h, --help       show this help\n";
 
 void cli_usage(const char *msg)
 {
     fputs(msg, stdout);
     fputs("\n", stdout);
+    fputs(common_help, stdout);
+}
+
+void cli_usage_s3(const char *msg)
+{
+    fputs(msg, stdout);
+    fputs("\nbucket:\n"
+          "  --bucket B       the bucket to use instead of S3_BUCKET (the product\n"
+          "                   commands pick theirs from the visibility)\n\n",
+          stdout);
     fputs(common_help, stdout);
 }
 
@@ -44,9 +53,10 @@ int cli_parse(const char *cmd, int argc, char **argv, const struct cli_opt *opts
               struct cli_common *common, struct cli_args *args)
 {
     const struct cli_opt common_opts[] = {
-        {"bucket", &common->bucket, NULL}, {"env-file", &common->env_file, NULL},
-        {"json", NULL, &common->json},     {"help", NULL, &common->help},
-        {"verbose", NULL, &common->verbose}, {NULL, NULL, NULL},
+        {"env-file", &common->env_file, NULL}, {"json", NULL, &common->json},
+        {"help", NULL, &common->help},         {"verbose", NULL, &common->verbose},
+        {"bucket", &common->bucket, NULL}, /* last: only for commands that take it */
+        {NULL, NULL, NULL},
     };
     int only_pos = 0;
 
@@ -84,7 +94,7 @@ int cli_parse(const char *cmd, int argc, char **argv, const struct cli_opt *opts
             if (match_opt(t, name, len))
                 o = t;
         for (const struct cli_opt *t = common_opts; t->name && !o; t++)
-            if (match_opt(t, name, len))
+            if (match_opt(t, name, len) && (t->value != &common->bucket || common->takes_bucket))
                 o = t;
         if (o == NULL)
             return cli_usage_error(cmd, "unknown option '--%.*s'", (int)len, name);
@@ -165,27 +175,30 @@ int cli_load_config(const struct cli_common *common, struct r2b_config *cfg)
     return 0;
 }
 
-int cli_s3_client(const struct r2b_config *cfg, struct r2b_s3_client **out)
+int cli_s3_client(const struct cli_common *common, const struct r2b_config *cfg,
+                  struct r2b_s3_client **out)
 {
     struct r2b_s3_options o;
     struct r2b_error err;
 
     r2b_error_clear(&err);
     if (r2b_config_check_s3(cfg, &err) != R2B_OK)
-        return cli_fail(NULL, &err);
+        return cli_fail(common, &err);
     r2b_s3_options_from_config(&o, cfg);
     *out = r2b_s3_client_new(&o, &err);
     if (*out == NULL)
-        return cli_fail(NULL, &err);
+        return cli_fail(common, &err);
     return 0;
 }
 
 int cli_bucket(const struct cli_common *common, const struct r2b_config *cfg, const char **out)
 {
+    struct r2b_error err;
+
     *out = common->bucket ? common->bucket : cfg->bucket;
     if (*out == NULL || **out == '\0') {
-        fprintf(stderr, "r2bridge: no bucket: set S3_BUCKET or pass --bucket\n");
-        return R2B_EXIT_CONFIG;
+        r2b_error_set(&err, R2B_ERR_CONFIG, "no bucket: set S3_BUCKET or pass --bucket");
+        return cli_fail(common, &err);
     }
     return 0;
 }
