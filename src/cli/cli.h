@@ -22,7 +22,11 @@ enum {
     R2B_EXIT_TEMPFAIL = 75,
 };
 
-#define CLI_MAX_POSITIONAL 16
+/* Positional arguments a command line may hold (rm, delete: KEYs; grant,
+ * revoke: KEY and ids), as the help texts and docs/cli.md say. Costs 8 KiB
+ * of pointers in struct cli_args (and 8 KiB of ids in grant/revoke) on the
+ * main thread's stack; longer lists go through `delete --stdin`. */
+#define CLI_MAX_POSITIONAL 1024
 
 /* One option of a command: either a flag (*flag = 1) or a value (*value = arg). */
 struct cli_opt {

@@ -6,8 +6,13 @@
 
 static const char usage[] =
     "usage: r2bridge config\n\n"
-    "Prints the effective configuration (environment, then --env-file) as\n"
-    "NAME=value lines; the secret key and session token are shown as <redacted>.\n";
+    "Prints the effective configuration as NAME=value lines (with --json, one\n"
+    "object); the secret key, the session token and a password in R2B_MANIFEST\n"
+    "are shown as <redacted>. A variable set (non-empty) in the environment wins\n"
+    "over --env-file. The environment-only R2B_AV_MODULE and R2B_FROM_* are not\n"
+    "shown.\n\n"
+    "Exit 0 done, 1 other failure, 2 usage, 3 an invalid setting or an\n"
+    "unreadable --env-file.\n";
 
 int cmd_config(int argc, char **argv)
 {

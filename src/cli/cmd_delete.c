@@ -11,8 +11,12 @@ static const char usage[] =
     "Deletes media: each manifest record is marked 'deleted' first (so the privacy\n"
     "check denies at once), then the objects are removed with batched\n"
     "DeleteObjects requests (up to 1,000 keys each). Keys without a record are\n"
-    "removed from both buckets. Idempotent: deleting again succeeds.\n"
-    "With --stdin, keys are read one per line.\n";
+    "removed from both buckets. Idempotent: deleting again succeeds.\n\n"
+    "At most 1024 KEYs on the command line; with --stdin, keys are read one per\n"
+    "line, any number, 1,000 at a time. Every key of a batch is checked before\n"
+    "any is touched.\n\n"
+    "Exit 0 done, 1 other failure, 2 usage or an unsafe key, 3 configuration,\n"
+    "6 no such bucket, 75 temporary failure (run it again).\n";
 
 #define BATCH 1000
 

@@ -13,7 +13,9 @@ static const char usage[] =
     "usage: r2bridge get KEY FILE\n\n"
     "Downloads KEY into FILE. The bytes go to a temporary file next to FILE that\n"
     "is renamed into place only when the download is complete and its size\n"
-    "matches, so FILE is never left half-written. FILE '-' writes to stdout.\n";
+    "matches, so FILE is never left half-written. FILE '-' writes to stdout.\n\n"
+    "Exit 0 downloaded, 1 other failure, 2 usage, 3 configuration, 6 no such key\n"
+    "or bucket (or FILE's directory), 75 temporary failure (retry).\n";
 
 int cmd_get(int argc, char **argv)
 {

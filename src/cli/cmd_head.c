@@ -5,8 +5,9 @@
 
 static const char usage[] =
     "usage: r2bridge head KEY\n\n"
-    "Shows the object's size, ETag, Content-Type, Cache-Control and Last-Modified.\n"
-    "Exits 6 when the object does not exist.\n";
+    "Shows the object's size, ETag, Content-Type, Cache-Control and Last-Modified.\n\n"
+    "Exit 0 found, 1 other failure, 2 usage, 3 configuration, 6 no such key or\n"
+    "bucket, 75 temporary failure (retry).\n";
 
 int cmd_head(int argc, char **argv)
 {

@@ -10,7 +10,8 @@
 #include "r2bridge/media.h"
 
 static const char usage[] =
-    "usage: r2bridge inspect FILE [--out DIR] [--claimed-type T]\n\n"
+    "usage: r2bridge inspect FILE [--out DIR] [--claimed-type T] [--gifv]\n"
+    "                        [--timeout-ms N] [--json]\n\n"
     "Runs what an upload runs before anything leaves the server: sniffs the real\n"
     "type (from the content, never the name), validates it against Mastodon's\n"
     "rules and, for images, writes the 'original' and 'small' styles upright,\n"
@@ -23,12 +24,14 @@ static const char usage[] =
     "                     (otherwise they are deleted after the report)\n"
     "  --claimed-type T   the type the uploader claimed; a mismatch is reported\n"
     "  --gifv             an animated GIF becomes a silent MP4, as Mastodon's gifv\n"
-    "  --timeout-ms N     give up on a video or audio file after N ms (default 600000)\n\n"
+    "  --timeout-ms N     give up on a video or audio file after N ms, 1 to 86400000\n"
+    "                     (default 600000)\n\n"
     "Work files go to $R2B_TMPDIR, else $TMPDIR, else /tmp, and are removed.\n"
     "Video, audio and --gifv need the module r2bridge-av.so (FFmpeg) from the same\n"
     "build: next to the binary, in <prefix>/lib/r2bridge, or $R2B_AV_MODULE.\n\n"
-    "Exit 0 accepted, 4 rejected (the reason on stderr), 6 no such file,\n"
-    "3 the video module cannot be loaded, 75 the temp directory is full (retry).\n";
+    "Exit 0 accepted, 1 other failure, 2 usage, 3 the video module cannot be\n"
+    "loaded, 4 rejected (the reason on stderr), 6 no such FILE, 75 the temp\n"
+    "directory is full (retry).\n";
 
 static const char *kind_name(enum r2b_media_kind k)
 {

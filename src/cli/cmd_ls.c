@@ -8,7 +8,9 @@ static const char usage[] =
     "usage: r2bridge ls [PREFIX]\n\n"
     "Lists keys under PREFIX in key order: size, last-modified (UTC) and key, one\n"
     "per line; with --json one JSON object per line. Streams the listing 1,000\n"
-    "keys at a time, so a bucket of millions of keys needs little memory.\n";
+    "keys at a time, so a bucket of millions of keys needs little memory.\n\n"
+    "Exit 0 done (also when nothing matches), 1 other failure, 2 usage,\n"
+    "3 configuration, 6 no such bucket, 75 temporary failure (retry).\n";
 
 struct ls_state {
     const char *bucket;

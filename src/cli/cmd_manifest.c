@@ -10,7 +10,11 @@ static const char usage[] =
     "       r2bridge manifest ls [PREFIX] [--visibility V] [--state S]\n\n"
     "Reads the manifest (R2B_MANIFEST): one record per stored object and style,\n"
     "with its visibility, owner, audience, checksum and state (pending, stored,\n"
-    "deleted). 'show' exits 6 when there is no record.\n";
+    "deleted). 'ls' lists in key order, PREFIX matched byte for byte.\n\n"
+    "  --visibility V  only records of visibility V\n"
+    "  --state S       only records in state S\n\n"
+    "Exit 0 done, 1 other failure, 2 usage, 3 configuration (e.g. no\n"
+    "R2B_MANIFEST), 6 'show': no record for KEY, 75 temporary failure (retry).\n";
 
 static struct json_object *record_json(const struct r2b_manifest_record *r)
 {

@@ -9,8 +9,8 @@
 
 static const char usage[] =
     "usage: r2bridge migrate (--from-dir PATH | --from-s3 s3://BUCKET) [--jobs N]\n"
-    "                        [--visibility-map FILE]\n"
-    "                        [--prefix P] [--owner ID] [--dry-run] [--verify]\n\n"
+    "                        [--visibility-map FILE] [--prefix P] [--owner ID]\n"
+    "                        [--dry-run] [--claim-ttl S] [--verify] [--json]\n\n"
     "Moves an instance's existing public/system tree into the buckets, recording\n"
     "every object in the manifest so the privacy check works from day one. Keys\n"
     "are paths relative to PATH, so existing URLs resolve unchanged under the\n"
@@ -30,22 +30,24 @@ static const char usage[] =
     "                         environment only (each defaults to the S3_*/AWS_*\n"
     "                         value of the destination; with R2B_FROM_ACCESS_KEY_ID\n"
     "                         set, AWS_SESSION_TOKEN is not sent to the source)\n"
-    "  --jobs N               files in flight (default 8)\n"
-    "  --visibility-map FILE  CSV key_prefix_or_key,visibility,account_id[,audience...]\n"
-    "                         (longest prefix wins; private/direct go to\n"
-    "                         R2B_PRIVATE_BUCKET); unmapped files are public\n"
+    "  --jobs N               files in flight, 1 to 256 (default 8)\n"
+    "  --visibility-map FILE  CSV lines key_prefix_or_key,visibility,account_id\n"
+    "                         [,audience...] (longest prefix wins; private/direct\n"
+    "                         go to R2B_PRIVATE_BUCKET); unmapped files are public\n"
     "  --prefix P             only keys starting with P\n"
     "  --owner ID             owner recorded for unmapped files\n"
     "  --dry-run              count what would move; write nothing\n"
     "  --claim-ttl S          several migrate processes (on several hosts sharing the\n"
     "                         source and a PostgreSQL manifest) split the work: each\n"
     "                         file is claimed in the manifest first; a crashed\n"
-    "                         process's claims are free again after S s (3600)\n"
+    "                         process's claims are free again after S s, 1 to\n"
+    "                         604800 (default 3600)\n"
     "  --verify               also HEAD every already-stored object: size and ETag\n"
     "                         must match the manifest (nothing is re-uploaded)\n\n"
     "Exit 0 everything made it, 1 some files failed (listed), 2 usage,\n"
-    "3 configuration, 6 no such directory, 75 interrupted, or every failure was\n"
-    "temporary (network, 5xx, throttling, full disk: run it again later).\n";
+    "3 configuration (also a bad --visibility-map), 6 no such directory or source\n"
+    "bucket, 75 interrupted, or every failure was temporary (network, 5xx,\n"
+    "throttling, full disk: run it again later).\n";
 
 static volatile sig_atomic_t stop_flag;
 

@@ -11,7 +11,9 @@ static const char usage[] =
     "This is the low-level operator command: it does not consult the privacy\n"
     "manifest.\n\n"
     "  --expires S  lifetime in seconds (1..604800, default 900)\n"
-    "  --method M   GET (default), HEAD, PUT or DELETE\n";
+    "  --method M   GET (default), HEAD, PUT or DELETE\n\n"
+    "Signs locally, without a request: exit 0 done, 1 other failure, 2 usage,\n"
+    "3 configuration.\n";
 
 int cmd_presign(int argc, char **argv)
 {

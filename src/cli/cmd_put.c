@@ -4,7 +4,8 @@
 #include "cli.h"
 
 static const char usage[] =
-    "usage: r2bridge put FILE KEY [--content-type T] [--cache-control C] [--multipart]\n\n"
+    "usage: r2bridge put FILE KEY [--content-type T] [--cache-control C]\n"
+    "                    [--multipart]\n\n"
     "Uploads FILE to KEY in the bucket, streaming from disk. Files larger than\n"
     "S3_MULTIPART_THRESHOLD (default 15 MiB) go as a multipart upload with equal\n"
     "parts (R2B_PART_SIZE, default 16 MiB) sent R2B_PARALLEL (default 4) at a time.\n"
@@ -12,7 +13,9 @@ static const char usage[] =
     "  --content-type T   Content-Type to store (default application/octet-stream)\n"
     "  --cache-control C  Cache-Control to store (e.g. Mastodon's\n"
     "                     'public, max-age=315576000, immutable')\n"
-    "  --multipart        use a multipart upload whatever the size\n";
+    "  --multipart        use a multipart upload whatever the size\n\n"
+    "Exit 0 uploaded, 1 other failure, 2 usage, 3 configuration, 6 no such FILE\n"
+    "or bucket, 75 temporary failure (retry).\n";
 
 int cmd_put(int argc, char **argv)
 {

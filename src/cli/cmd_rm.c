@@ -6,7 +6,11 @@
 static const char usage[] =
     "usage: r2bridge rm KEY...\n\n"
     "Deletes each KEY. Deleting a key that does not exist succeeds (S3 semantics),\n"
-    "so rm is safe to repeat. Stops at the first failure.\n";
+    "so rm is safe to repeat. Stops at the first failure. At most 1024 KEYs per\n"
+    "call (more: xargs -n 1024); 'r2bridge delete --stdin' also updates the\n"
+    "manifest.\n\n"
+    "Exit 0 done, 1 other failure, 2 usage or an unsafe key (nothing deleted),\n"
+    "3 configuration, 6 no such bucket, 75 temporary failure (retry).\n";
 
 int cmd_rm(int argc, char **argv)
 {

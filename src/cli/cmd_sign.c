@@ -12,12 +12,21 @@ static const char usage[] =
     "URL for public/unlisted media, a short-lived presigned GET for private/direct\n"
     "media when the viewer is the owner or in the audience, and a denial\n"
     "(exit 5, the reason on stderr) otherwise: unknown, pending, deleted or\n"
-    "not_in_audience. The TTL is capped (R2B_PRIVATE_TTL 900 s, R2B_DIRECT_TTL\n"
-    "300 s); a longer --ttl is lowered and the answer says so.\n\n"
-    "With --stdin, reads one request per line, 'KEY VIEWER' (VIEWER an account id\n"
-    "or '-' for anonymous), and writes one JSON line per request, flushed, until\n"
-    "end of input: a web process keeps one r2bridge open instead of forking per\n"
-    "URL. A malformed line gets an error line; the stream goes on.\n";
+    "not_in_audience.\n\n"
+    "  --viewer ID   the account asking\n"
+    "  --anonymous   nobody logged in: public and unlisted media only\n"
+    "  --ttl S       lifetime of a presigned URL, 1 to 604800 s; the default and\n"
+    "                the maximum are the cap, R2B_PRIVATE_TTL (900) for private,\n"
+    "                R2B_DIRECT_TTL (300) for direct media; a longer --ttl is\n"
+    "                lowered and the answer says so\n"
+    "  --stdin       read one request per line, 'KEY VIEWER' (VIEWER an account id\n"
+    "                or '-' for anonymous), and write one JSON line per request,\n"
+    "                flushed, until end of input: a web process keeps one r2bridge\n"
+    "                open instead of forking per URL. A malformed or failed line\n"
+    "                gets an error line; the stream goes on.\n\n"
+    "Exit 0 a URL (with --stdin: end of input), 1 other failure, 2 usage or an\n"
+    "unsafe key, 3 configuration (e.g. no R2B_MANIFEST), 5 denied, 75 temporary\n"
+    "failure (manifest busy or unreachable: retry).\n";
 
 static struct json_object *answer_json(const char *key, const struct r2b_sign_result *r)
 {

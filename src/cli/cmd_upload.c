@@ -8,20 +8,22 @@
 static const char usage[] =
     "usage: r2bridge upload FILE --visibility V --account ID [--status ID]\n"
     "                       [--audience ID,ID...] [--key K | --id N [--class C]]\n"
-    "                       [--claimed-type T] [--json]\n\n"
+    "                       [--claimed-type T] [--gifv] [--json]\n\n"
     "Uploads a Mastodon attachment safely: sniffs and validates it, transcodes\n"
     "images (upright, resized to 'original' and 'small', metadata stripped,\n"
     "blurhash), video to MP4 with a JPEG poster and audio to MP3 (no metadata),\n"
-    "records each style 'pending' in the manifest, PUTs it to the\n"
-    "bucket its visibility requires, and records it 'stored' once the server\n"
-    "confirmed it.\n\n"
+    "records each style 'pending' in the manifest, PUTs it to the bucket its\n"
+    "visibility requires, and records it 'stored' once the server confirmed it.\n\n"
     "  --visibility V   public, unlisted, private or direct (private and direct go to\n"
     "                   R2B_PRIVATE_BUCKET; without one they are refused, exit 3)\n"
     "  --account ID     the owner's account id (always in the audience)\n"
     "  --status ID      the status the media belongs to\n"
     "  --audience IDS   accounts allowed to see private/direct media, comma-separated\n"
-    "  --key K          the original's key; the small style's key replaces '/original/'\n"
-    "                   with '/small/'. Keys: A-Z a-z 0-9 - _ . / ~ + = , only, no '..'\n"
+    "  --key K          the original's key; a small style goes to K with '/original/'\n"
+    "                   replaced by '/small/' and its own extension (so K needs that\n"
+    "                   segment for images and video). Keys: A-Z a-z 0-9 - _ . / ~\n"
+    "                   + = , only; no leading, trailing or double '/', no '.' or\n"
+    "                   '..' segment\n"
     "  --id N           the attachment id: keys follow Mastodon's Paperclip layout\n"
     "                   <class>/<id partition>/<style>/<16 hex>.<ext>\n"
     "  --class C        Paperclip class path (default media_attachments/files)\n"
@@ -30,9 +32,10 @@ static const char usage[] =
     "Styles are written to $R2B_TMPDIR (else $TMPDIR, /tmp) and removed. Video,\n"
     "audio and --gifv need r2bridge-av.so (FFmpeg) from the same build, next to\n"
     "the binary, in <prefix>/lib/r2bridge, or at $R2B_AV_MODULE.\n\n"
-    "Exit 0 uploaded, 2 bad arguments, 3 configuration (a missing video module\n"
-    "too), 4 media rejected (do not retry), 75 temporary failure (retry later:\n"
-    "network, server, a full temp directory).\n";
+    "Exit 0 uploaded, 1 other failure, 2 bad arguments, 3 configuration (a\n"
+    "missing video module too), 4 media rejected (do not retry), 6 no such FILE\n"
+    "(or bucket), 75 temporary failure (retry later: network, server, a full temp\n"
+    "directory).\n";
 
 static struct json_object *style_json(const struct r2b_upload_style *s)
 {

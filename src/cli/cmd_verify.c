@@ -15,10 +15,11 @@ static const char usage[] =
     "The listing streams to an index on disk: millions of objects, little memory.\n\n"
     "  --fix      move alarmed objects to the private bucket, mark records of missing\n"
     "             or differing objects 'pending' (the next migrate uploads them),\n"
-    "             delete orphans older\n"
-    "             than the grace period; never anything newer\n"
-    "  --grace S  seconds (default 86400)\n\n"
-    "Exit 0 when nothing was found (or everything found was fixed), 1 otherwise.\n";
+    "             delete orphans older than the grace period; never anything newer\n"
+    "  --grace S  seconds, 1 to 31536000 (default 86400)\n\n"
+    "Exit 0 nothing found (or everything found was fixed), 1 something left\n"
+    "unfixed (or another failure), 2 usage, 3 configuration, 6 a bucket does not\n"
+    "exist, 75 temporary failure (run it again).\n";
 
 struct vui {
     int json;

@@ -10,17 +10,26 @@ static const char vis_usage[] =
     "Changes KEY's visibility to V (public, unlisted, private, direct). When the\n"
     "bucket changes, the object is copied to the new bucket, verified, the\n"
     "manifest updated, and the old copy deleted; if interrupted, running the\n"
-    "same command again finishes the move.\n";
+    "same command again finishes the move.\n\n"
+    "Exit 0 done, 1 other failure, 2 usage or KEY not 'stored', 3 configuration\n"
+    "(private or direct without R2B_PRIVATE_BUCKET), 6 no record for KEY,\n"
+    "75 temporary failure (run it again).\n";
 
 static const char grant_usage[] =
     "usage: r2bridge grant KEY ID...\n\n"
     "Adds accounts to KEY's audience (who may get a presigned URL for private or\n"
-    "direct media). Idempotent; takes effect on the next sign.\n";
+    "direct media). Idempotent; takes effect on the next sign. At most 1023 IDs\n"
+    "per call.\n\n"
+    "Exit 0 done, 1 other failure, 2 usage, 3 configuration, 6 no record for KEY,\n"
+    "75 temporary failure (retry).\n";
 
 static const char revoke_usage[] =
     "usage: r2bridge revoke KEY ID...\n\n"
     "Removes accounts from KEY's audience. Idempotent; URLs already handed out\n"
-    "stay valid until they expire (at most the TTL cap).\n";
+    "stay valid until they expire (at most the TTL cap). At most 1023 IDs per\n"
+    "call.\n\n"
+    "Exit 0 done, 1 other failure, 2 usage, 3 configuration, 6 no record for KEY,\n"
+    "75 temporary failure (retry).\n";
 
 int cmd_visibility(int argc, char **argv)
 {

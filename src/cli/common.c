@@ -69,7 +69,7 @@ int cli_parse(const char *cmd, int argc, char **argv, const struct cli_opt *opts
 
         if (only_pos || a[0] != '-' || strcmp(a, "-") == 0) {
             if (args->n_pos >= CLI_MAX_POSITIONAL)
-                return cli_usage_error(cmd, "too many arguments");
+                return cli_usage_error(cmd, "too many arguments (at most %d)", CLI_MAX_POSITIONAL);
             args->pos[args->n_pos++] = a;
             continue;
         }
