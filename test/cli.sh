@@ -57,6 +57,18 @@ check "--json: a configuration error is a JSON object too (exit 3)" \
 rc=0; out=$(env -u S3_BUCKET "$BIN" ls --json 2>/dev/null); rc=$?
 check "--json: no bucket is a JSON object too (exit 3)" \
   eval 'is $rc 3 && has "$(json "$out" "d[\"message\"]")" "S3_BUCKET"'
+printf 'R2B_TMPDIR=%s/no-such-dir\n' "$T" >"$T/tmp.env"
+chmod 600 "$T/tmp.env"
+convert -size 8x8 xc:red "$T/red.png"
+run inspect "$T/red.png" --env-file "$T/tmp.env"
+check "inspect reads R2B_TMPDIR from --env-file; a missing temp dir is exit 3 naming it" \
+  eval 'is $rc 3 && lines "$err" 1 && has "$err" "no-such-dir" && has "$err" "R2B_TMPDIR"'
+run get some/key - --json
+check "get to stdout with --json is refused (the bytes and the JSON would mix): exit 2" \
+  eval 'is $rc 2 && has "$err" "--json cannot be used"'
+R2B_FROM_PATH_STYLE=sometimes run migrate --from-s3 s3://src-bucket
+check "a bad R2B_FROM_PATH_STYLE is a configuration error (exit 3), not 'false'" \
+  eval 'is $rc 3 && has "$err" "R2B_FROM_PATH_STYLE"'
 for c in upload sign migrate verify config inspect; do
   run "$c" --bucket b
   check "$c refuses --bucket (it picks its buckets itself): exit 2" \

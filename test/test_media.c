@@ -387,10 +387,11 @@ static void test_process_contract(void **state)
     /* a missing file is not a rejection */
     snprintf(src, sizeof(src), "%s/nope.gif", tmpdir);
     assert_int_equal(r2b_media_process(src, &o, &r, &err), R2B_ERR_NOT_FOUND);
-    /* an unwritable temp dir is a local error, not a rejection */
+    /* a temp dir that does not exist is the configuration's fault, not a rejection */
     snprintf(src, sizeof(src), "%s/pic.jpg", tmpdir);
     o.tmp_dir = "/nonexistent/dir";
-    assert_int_equal(r2b_media_process(src, &o, &r, &err), R2B_ERR_IO);
+    assert_int_equal(r2b_media_process(src, &o, &r, &err), R2B_ERR_CONFIG);
+    assert_non_null(strstr(err.message, "R2B_TMPDIR"));
     rmdir(work);
     unlink(src);
     rmdir(tmpdir);

@@ -43,6 +43,8 @@ int cmd_get(int argc, char **argv)
         return R2B_EXIT_USAGE;
     file = args.pos[1];
     to_stdout = strcmp(file, "-") == 0;
+    if (to_stdout && common.json) /* the object's bytes and JSON would share stdout */
+        return cli_usage_error("get", "--json cannot be used with FILE '-'");
     if ((rc = cli_load_config(&common, &cfg)) != 0 || (rc = cli_bucket(&common, &cfg, &bucket)) ||
         (rc = cli_s3_client(&common, &cfg, &c)) != 0)
         goto cleanup;

@@ -115,12 +115,14 @@ int cmd_inspect(int argc, char **argv)
         {"gifv", NULL, &gifv},   {"timeout-ms", &timeout_s, NULL},
         {NULL, NULL, NULL},
     };
+    struct r2b_config cfg;
     struct r2b_media_options mo;
     struct r2b_media_result r;
     struct r2b_error err;
     enum r2b_status st;
     int rc;
 
+    r2b_config_init(&cfg);
     memset(&r, 0, sizeof(r));
     if ((rc = cli_parse("inspect", argc, argv, opts, &common, &args)) != 0)
         return rc;
@@ -135,9 +137,13 @@ int cmd_inspect(int argc, char **argv)
     r2b_error_clear(&err);
     if (r2b_media_global_init(&err) != R2B_OK)
         return cli_fail(&common, &err);
+    /* R2B_TMPDIR from the environment or --env-file, as upload and migrate read it;
+     * nothing else of the configuration is needed (no S3 request is made) */
+    if ((rc = cli_load_config(&common, &cfg)) != 0)
+        goto cleanup;
     r2b_media_options_init(&mo);
-    if (getenv("R2B_TMPDIR") && *getenv("R2B_TMPDIR")) /* as upload and migrate do */
-        mo.tmp_dir = getenv("R2B_TMPDIR");
+    if (cfg.tmp_dir && *cfg.tmp_dir)
+        mo.tmp_dir = cfg.tmp_dir;
     mo.claimed_type = claimed;
     mo.gifv = gifv;
     if (timeout_ms)
@@ -157,10 +163,13 @@ int cmd_inspect(int argc, char **argv)
         }
         fprintf(stderr, "r2bridge: rejected (%s): %s\n", r2b_media_reject_name(r.reject),
                 r.reject_reason);
-        return R2B_EXIT_REJECTED;
+        rc = R2B_EXIT_REJECTED;
+        goto cleanup;
     }
-    if (st != R2B_OK)
-        return cli_fail(&common, &err);
+    if (st != R2B_OK) {
+        rc = cli_fail(&common, &err);
+        goto cleanup;
+    }
     if (out_dir && keep_styles(&r, out_dir, &err) != 0) {
         rc = cli_fail(&common, &err);
         goto cleanup;
@@ -233,5 +242,6 @@ cleanup:
         }
     }
     r2b_media_result_release(&r);
+    r2b_config_release(&cfg);
     return rc;
 }

@@ -203,8 +203,17 @@ int cmd_migrate(int argc, char **argv)
             src.session_token = v;
         if ((v = getenv("R2B_FROM_SECRET_ACCESS_KEY")) && *v)
             src.secret_key = v;
-        if ((v = getenv("R2B_FROM_PATH_STYLE")) && *v)
-            src.path_style = r2b_config_parse_bool(v) == 1;
+        if ((v = getenv("R2B_FROM_PATH_STYLE")) && *v) {
+            int b = r2b_config_parse_bool(v);
+
+            if (b < 0) {
+                r2b_error_set(&err, R2B_ERR_CONFIG,
+                              "R2B_FROM_PATH_STYLE must be true or false, not '%s'", v);
+                rc = cli_fail(&common, &err);
+                goto cleanup;
+            }
+            src.path_style = b;
+        }
         mo.from_bucket = from_s3 + 5;
         mo.from_s3 = &src;
     }

@@ -23,7 +23,8 @@ static const char usage[] =
 
 struct vui {
     int json;
-    struct json_object *items;
+    struct json_object *items; /* the first 100,000 findings (--json) */
+    int truncated;             /* more were found than items holds */
     uint64_t unfixed;
 };
 
@@ -34,10 +35,13 @@ static void on_finding(void *ud, enum r2b_verify_finding f, const char *bucket, 
 
     u->unfixed += !fixed;
     if (u->json) {
-        struct json_object *j = json_object_new_object();
+        struct json_object *j;
 
-        if (json_object_array_length(u->items) >= 100000)
+        if (json_object_array_length(u->items) >= 100000) { /* the counts stay exact */
+            u->truncated = 1;
             return;
+        }
+        j = json_object_new_object();
         json_object_object_add(j, "finding", json_object_new_string(r2b_verify_finding_name(f)));
         json_object_object_add(j, "bucket", json_object_new_string(bucket));
         json_object_object_add(j, "key", json_object_new_string(key));
@@ -62,7 +66,7 @@ int cmd_verify(int argc, char **argv)
     struct r2b_verify_stats st;
     struct r2b_config cfg;
     struct r2b_error err;
-    struct vui u = {0, NULL, 0};
+    struct vui u = {0, NULL, 0, 0};
     long grace = 86400;
 
     r2b_config_init(&cfg);
@@ -104,6 +108,7 @@ int cmd_verify(int argc, char **argv)
                                    json_object_new_int64((int64_t)st.found[f]));
         json_object_object_add(j, "fixed", json_object_new_int64((int64_t)st.fixed));
         json_object_object_add(j, "findings", json_object_get(u.items));
+        json_object_object_add(j, "findings_truncated", json_object_new_boolean(u.truncated));
         cli_print_json(j);
     } else {
         printf("verified: %llu objects, %llu stored records; %llu privacy alarms, %llu missing, "

@@ -173,7 +173,7 @@ static enum r2b_status parse_env_file(const char *path, struct env_table *t, int
     }
     while ((got = read(fd, chunk, sizeof(chunk))) > 0) {
         if (r2b_buf_add(&data, chunk, (size_t)got) != R2B_OK) {
-            rc = r2b_error_set(err, R2B_ERR_LIMIT, "env file '%s' is larger than %d bytes", path,
+            rc = r2b_error_set(err, R2B_ERR_CONFIG, "env file '%s' is larger than %d bytes", path,
                                R2B_CONFIG_MAX_ENV_FILE_BYTES);
             goto cleanup;
         }
@@ -215,7 +215,7 @@ static enum r2b_status parse_env_file(const char *path, struct env_table *t, int
         while (ne > line && (ne[-1] == ' ' || ne[-1] == '\t'))
             ne--;
         if (t->n >= MAX_ENV_ENTRIES) {
-            rc = r2b_error_set(err, R2B_ERR_LIMIT, "env file '%s' has more than %d entries", path,
+            rc = r2b_error_set(err, R2B_ERR_CONFIG, "env file '%s' has more than %d entries", path,
                                MAX_ENV_ENTRIES);
             goto cleanup;
         }

@@ -929,7 +929,15 @@ enum r2b_status r2b_media_process(const char *path, const struct r2b_media_optio
         goto cleanup;
     }
     if (mkdtemp(dir) == NULL) {
-        st = r2b_error_set_errno(err, R2B_ERR_IO, errno, "cannot create a temp directory in '%s'", tmp);
+        int e = errno;
+
+        /* missing, not a directory, not ours to write: fix the setting (exit 3);
+         * full: later (exit 75); anything else: a local I/O error */
+        st = r2b_error_set_errno(err,
+                                 e == ENOENT || e == ENOTDIR || e == EACCES || e == EROFS
+                                     ? R2B_ERR_CONFIG
+                                     : R2B_ERR_IO,
+                                 e, "cannot create a temp directory in '%s' (R2B_TMPDIR)", tmp);
         goto cleanup;
     }
     have_dir = 1;
