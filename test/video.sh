@@ -426,11 +426,21 @@ check "a copy outside the build tree loads the module next to it" eval 'is $rc 0
 chmod g+w "$T/inst/r2bridge-av.so"
 inst
 check "  refused when the module is group-writable: exit 3, one line saying so" \
-  eval 'is $rc 3 && is "$(wc -l <"$T/err")" 1 && has "$err" "writable by group or others"'
+  eval 'is $rc 3 && is "$(wc -l <"$T/err")" 1 && has "$err" "others may write it"'
 chmod 644 "$T/inst/r2bridge-av.so" && chmod 777 "$T/inst"
 inst
-check "  refused when its directory is world-writable" eval 'is $rc 3 && has "$err" "its directory"'
-chmod 755 "$T/inst" && rm "$T/inst/r2bridge-av.so"
+check "  refused when its directory is world-writable" \
+  eval 'is $rc 3 && has "$err" "directory '"'"'$T/inst'"'"'"'
+chmod 755 "$T/inst"
+# a directory higher up that others may write (not sticky): they could swap ours
+mkdir -m 777 "$T/ww" && mv "$T/inst" "$T/ww/inst"
+"$T/ww/inst/r2bridge" inspect "$F/h264-aac.mp4" >"$T/out" 2>"$T/err"; rc=$?; err=$(cat "$T/err")
+check "  refused when a directory above it is world-writable (not sticky)" \
+  eval 'is $rc 3 && has "$err" "directory '"'"'$T/ww'"'"'"'
+chmod 1777 "$T/ww" && chown root "$T/ww" 2>/dev/null
+"$T/ww/inst/r2bridge" inspect "$F/h264-aac.mp4" >"$T/out" 2>"$T/err"; rc=$?
+check "  but a root-owned sticky one (like /tmp) is fine" eval 'is $rc 0 || [ "$(id -u)" != 0 ]'
+mv "$T/ww/inst" "$T/inst" && rm "$T/inst/r2bridge-av.so"
 inst
 check "  and without it, never the build tree's: exit 3" eval 'is $rc 3 && has "$err" "R2B_AV_MODULE"'
 R2B_AV_MODULE=r2bridge-av.so run inspect "$F/h264-aac.mp4"

@@ -10,6 +10,7 @@
  * `small`. Every style is saved from a header-only copy with all metadata
  * removed (bare_copy), never trusting a saver's `strip`.
  */
+#define _XOPEN_SOURCE 700 /* realpath, S_ISVTX (the video module's trust check) */
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -1071,29 +1072,51 @@ static int av_try(const char *path, const struct r2b_av_module **out, char *why,
     return 0; /* never closed: FFmpeg keeps global state */
 }
 
-/* 0 when `path` (and its directory) may be loaded, else -1 with why. */
+/* Owned by root or us, and writable by nobody else (a root-owned sticky directory such as
+ * /tmp is fine: nobody can rename or replace what is ours in it). */
+static int safe_entry(const struct stat *sb)
+{
+    if (sb->st_uid != 0 && sb->st_uid != geteuid())
+        return 0;
+    return !(sb->st_mode & (S_IWGRP | S_IWOTH)) ||
+           (S_ISDIR(sb->st_mode) && (sb->st_mode & S_ISVTX) && sb->st_uid == 0);
+}
+
+/*
+ * 0 when `path` may be loaded: the file and every directory above it (its
+ * real path, symlinks resolved) pass safe_entry(), so nobody but root or
+ * us could have put it there or swapped a directory on its way. Else -1 and why.
+ */
 static int av_trusted(const char *path, char *why, size_t why_size)
 {
-    char dir[4200];
+    char *real = realpath(path, NULL), *slash;
     struct stat sb;
-    char *slash;
 
-    r2b_strlcpy(dir, path, sizeof(dir));
-    slash = strrchr(dir, '/');
-    if (slash == NULL || slash == dir)
-        snprintf(dir, sizeof(dir), "%s", slash ? "/" : ".");
-    else
-        *slash = '\0';
-    for (int i = 0; i < 2; i++) {
-        const char *p = i == 0 ? path : dir;
-
-        if (stat(p, &sb) != 0 || (i == 0 && !S_ISREG(sb.st_mode)) ||
-            (sb.st_uid != 0 && sb.st_uid != geteuid()) || (sb.st_mode & (S_IWGRP | S_IWOTH))) {
-            snprintf(why, why_size, "%s: not loaded: %s is not owned by root or us, or is "
-                     "writable by group or others", path, i == 0 ? "the file" : "its directory");
+    if (real == NULL) {
+        snprintf(why, why_size, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (stat(real, &sb) != 0 || !S_ISREG(sb.st_mode) || !safe_entry(&sb)) {
+        snprintf(why, why_size,
+                 "%s: not loaded: the file is not owned by root or us, or others may write it",
+                 path);
+        free(real);
+        return -1;
+    }
+    while ((slash = strrchr(real, '/')) != NULL) {
+        if (slash == real && real[1] == '\0')
+            break; /* "/" was checked */
+        slash[slash == real] = '\0'; /* the parent directory ("/" for "/x") */
+        if (stat(real, &sb) != 0 || !safe_entry(&sb)) {
+            snprintf(why, why_size,
+                     "%s: not loaded: directory '%s' is not owned by root or us, or others "
+                     "may write it",
+                     path, real);
+            free(real);
             return -1;
         }
     }
+    free(real);
     return 0;
 }
 
