@@ -155,8 +155,12 @@ backend() { # backend NAME URL: the whole suite against one manifest
   run manifest ls --state pending --json
   check "[$name] the record says pending" \
     eval 'printf "%s\n" "$out" | grep -q "/$(printf %09d $((id + 4)) | sed "s/.../&\//g;s/\/$//")/"'
-  run sign "$(printf '%s\n' "$out" | grep "/$(printf %09d $((id + 4)) | sed 's/.../&\//g;s/\/$//')/" | head -1 | python3 -c 'import json,sys; print(json.loads(sys.stdin.readline())["key"])')" --anonymous
+  pend=$(printf '%s\n' "$out" | grep "/$(printf %09d $((id + 4)) | sed 's/.../&\//g;s/\/$//')/" | head -1 | python3 -c 'import json,sys; print(json.loads(sys.stdin.readline())["key"])')
+  run sign "$pend" --anonymous
   check "[$name] and the check denies it (pending)" eval 'is $rc 5 && has "$err" "pending"'
+  run visibility "$pend" direct
+  check "[$name] a visibility change while its upload is pending: exit 75 (it must still happen later)" \
+    eval 'is $rc 75 && has "$err" "still pending"'
 }
 
 backend sqlite "sqlite://$T/manifest.db"

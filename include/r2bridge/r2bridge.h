@@ -38,6 +38,7 @@ enum r2b_status {
     R2B_ERR_INTERRUPTED, /* stopped by a signal or the caller */
     R2B_ERR_UNSUPPORTED, /* not supported by this build or this server */
     R2B_ERR_REJECTED,    /* media refused by validation: retrying will not help */
+    R2B_ERR_BUSY,        /* another job holds the record (an upload still pending): later */
     R2B__STATUS_COUNT
 };
 

@@ -34,8 +34,8 @@ static const char usage[] =
     "the binary, in <prefix>/lib/r2bridge, or at $R2B_AV_MODULE.\n\n"
     "Exit 0 uploaded, 1 other failure, 2 bad arguments, 3 configuration (a\n"
     "missing video module too), 4 media rejected (do not retry), 6 no such FILE\n"
-    "(or bucket), 75 temporary failure (retry later: network, server, a full temp\n"
-    "directory).\n";
+    "(or bucket; or the record was deleted while the upload ran), 75 temporary\n"
+    "failure (retry later: network, server, a full temp directory).\n";
 
 static struct json_object *style_json(const struct r2b_upload_style *s)
 {

@@ -11,9 +11,10 @@ static const char vis_usage[] =
     "bucket changes, the object is copied to the new bucket, verified, the\n"
     "manifest updated, and the old copy deleted; if interrupted, running the\n"
     "same command again finishes the move.\n\n"
-    "Exit 0 done, 1 other failure, 2 usage or KEY not 'stored', 3 configuration\n"
-    "(private or direct without R2B_PRIVATE_BUCKET), 6 no record for KEY,\n"
-    "75 temporary failure (run it again).\n";
+    "Exit 0 done, 1 other failure, 2 usage, 3 configuration (private or direct\n"
+    "without R2B_PRIVATE_BUCKET), 6 no record for KEY (or it is deleted),\n"
+    "75 temporary failure or KEY's upload still pending (run it again: the move\n"
+    "must still happen).\n";
 
 static const char grant_usage[] =
     "usage: r2bridge grant KEY ID...\n\n"

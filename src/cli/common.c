@@ -131,6 +131,7 @@ int cli_exit_code(const struct r2b_error *err)
         return R2B_EXIT_REJECTED;
     case R2B_ERR_NETWORK:
     case R2B_ERR_INTERRUPTED:
+    case R2B_ERR_BUSY:
         return R2B_EXIT_TEMPFAIL;
     default: /* anything that may pass (a 5xx, a lock, a lost database connection) */
         return err->retryable ? R2B_EXIT_TEMPFAIL : R2B_EXIT_FAILURE;

@@ -22,6 +22,7 @@ static const char *const status_text[R2B__STATUS_COUNT] = {
     [R2B_ERR_INTERRUPTED] = "interrupted",
     [R2B_ERR_UNSUPPORTED] = "not supported",
     [R2B_ERR_REJECTED] = "media rejected",
+    [R2B_ERR_BUSY] = "busy",
 };
 
 const char *r2b_strerror(enum r2b_status code)
