@@ -58,6 +58,9 @@ struct cli_args {
 int cli_parse(const char *cmd, int argc, char **argv, const struct cli_opt *opts,
               struct cli_common *common, struct cli_args *args);
 
+/* Tunes the allocator for a process that runs one media job (inspect, upload). */
+void cli_media_process_setup(void);
+
 /* Prints `msg` followed by the common options' help. */
 void cli_usage(const char *msg);
 /* The same for the operator's S3 commands, with --bucket. */

@@ -135,6 +135,7 @@ int cmd_inspect(int argc, char **argv)
     if (timeout_s && (r2b_parse_u64(timeout_s, 86400000, &timeout_ms) != 0 || timeout_ms == 0))
         return cli_usage_error("inspect", "--timeout-ms needs 1..86400000");
     r2b_error_clear(&err);
+    cli_media_process_setup();
     if (r2b_media_global_init(&err) != R2B_OK)
         return cli_fail(&common, &err);
     /* R2B_TMPDIR from the environment or --env-file, as upload and migrate read it;

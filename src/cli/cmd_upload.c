@@ -110,6 +110,7 @@ int cmd_upload(int argc, char **argv)
     req.klass = klass;
     req.claimed_type = claimed;
     req.gifv = gifv;
+    cli_media_process_setup();
     if ((rc = cli_pipeline(&common, &cfg, &p)) != 0)
         goto cleanup;
     r2b_error_clear(&err);

@@ -1,6 +1,9 @@
 /* Shared CLI plumbing: option parsing, configuration, exit codes, output. */
 #include <stdarg.h>
 #include <stdio.h>
+#ifdef __GLIBC__
+#include <malloc.h> /* mallopt */
+#endif
 #include <stdlib.h>
 #include <string.h>
 
@@ -254,6 +257,25 @@ void cli_time_iso(int64_t t, char out[21])
     r2b_time_amz(t, amz); /* YYYYMMDDTHHMMSSZ */
     snprintf(out, 21, "%.4s-%.2s-%.2sT%.2s:%.2s:%.2sZ", amz, amz + 4, amz + 6, amz + 9, amz + 11,
              amz + 13);
+}
+
+void cli_media_process_setup(void)
+{
+#ifdef __GLIBC__
+    /*
+     * One media job per process (inspect, upload from a Sidekiq job): its
+     * peak memory is what counts. glibc otherwise gives each libvips worker
+     * thread an arena of its own and raises its mmap threshold after the
+     * first large free, so decode buffers freed by one stage stay resident
+     * while the next stage allocates. Two arenas and a fixed 128 KiB
+     * threshold (large buffers are mapped and returned at once) keep the
+     * peak of the benchmark's worst image (progressive, rotated) steady at
+     * its lower end (docs/benchmarks.md). Not for migrate or sign, whose
+     * many threads only move bytes. Called before any thread starts.
+     */
+    mallopt(M_ARENA_MAX, 2);
+    mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+#endif
 }
 
 int cli_pipeline(const struct cli_common *common, struct r2b_config *cfg,
