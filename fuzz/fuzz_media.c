@@ -138,10 +138,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             FZ_CHECK((uint64_t)sb.st_size == r.styles[i].size_bytes && sb.st_size > 0);
             FZ_CHECK(strlen(r.styles[i].sha256) == 64);
             if (r.transcoded && strncmp(r.styles[i].content_type, "audio/", 6) != 0) {
-                uint64_t limit = i == 1                         ? opts.small_max_pixels
-                                 : r.animated                   ? opts.gif_max_pixels
-                                 : r.kind == R2B_MEDIA_VIDEO    ? opts.video_max_pixels
-                                                                : opts.original_max_pixels;
+                uint64_t limit = i == 1                      ? opts.small_max_pixels
+                                 : r.animated                ? opts.gif_max_pixels
+                                 : r.kind == R2B_MEDIA_VIDEO ? opts.video_max_pixels
+                                                             : opts.original_max_pixels;
 
                 FZ_CHECK(r.styles[i].width >= 1 && r.styles[i].height >= 1);
                 FZ_CHECK((uint64_t)r.styles[i].width * (uint64_t)r.styles[i].height <= limit);

@@ -41,6 +41,7 @@ export S3_REGION=auto S3_OVERRIDE_PATH_STYLE=true S3_RETRY_LIMIT=1
 unset S3_ALIAS_HOST
 P="disk-$$-$RANDOM"
 convert -size 900x700 plasma:fractal -seed 9 -quality 90 "$T/photo.jpg" 2>/dev/null
+convert -size 800x600 xc: +noise Random -quality 90 "$T/noise.webp" 2>/dev/null # WebP: written in one piece
 # MPEG-4 Part 2: re-encoded to H.264 (the video module writes through FFmpeg's own I/O)
 ffmpeg -hide_banner -nostdin -loglevel error -f lavfi -i "testsrc2=size=640x360:rate=30" -t 3 \
   -c:v mpeg4 -q:v 3 "$T/clip.mp4"
@@ -161,6 +162,9 @@ R2B_TMPDIR=$TMPD with $TMPW upload "$T/clip.mp4" --visibility public --account 5
 check "video upload, temp directory on $HOW: exit 75, retryable, one line" \
   eval 'is $rc 75 && no_crash && is "$(json "$out" "d[\"retryable\"], d[\"exit_code\"]")" "True 75" && (has "$out" "No space left" || has "$out" "File too large")'
 check "  no temp file left, no record" eval 'empty_dir "$TMPD" && is "$(records "$T/m.db" any)" 0'
+with r2bridge-fsize inspect "$T/noise.webp"
+check "WebP inspect under RLIMIT_FSIZE: exit 75 (a short write is not an I/O error), no temp file" \
+  eval 'is $rc 75 && one_line && no_crash && has "$err" "File too large" && empty_dir "$T/tmp"'
 with r2bridge-fsize inspect "$T/clip.mp4"
 check "video inspect under RLIMIT_FSIZE: exit 75, not killed by SIGXFSZ, one line, no temp file" \
   eval 'is $rc 75 && one_line && no_crash && has "$err" "File too large" && empty_dir "$T/tmp"'

@@ -287,11 +287,11 @@ static void test_strlcpy(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_buf_cap),   cmocka_unit_test(test_buf_grow_detach),
+        cmocka_unit_test(test_buf_cap),    cmocka_unit_test(test_buf_grow_detach),
         cmocka_unit_test(test_hex_base64), cmocka_unit_test(test_time_amz),
         cmocka_unit_test(test_time_parse), cmocka_unit_test(test_utf8),
-        cmocka_unit_test(test_parse_u64), cmocka_unit_test(test_error),
-        cmocka_unit_test(test_strlcpy),   cmocka_unit_test(test_error_errno),
+        cmocka_unit_test(test_parse_u64),  cmocka_unit_test(test_error),
+        cmocka_unit_test(test_strlcpy),    cmocka_unit_test(test_error_errno),
         cmocka_unit_test(test_write_all),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -59,7 +59,7 @@ int cmd_get(int argc, char **argv)
         fd = mkstemp(tmp.ptr);
         if (fd < 0) {
             r2b_error_set_errno(&err, errno == ENOENT ? R2B_ERR_NOT_FOUND : R2B_ERR_IO, errno,
-                          "cannot create '%s'", tmp.ptr);
+                                "cannot create '%s'", tmp.ptr);
             rc = cli_fail(&common, &err);
             goto cleanup;
         }

@@ -26,12 +26,14 @@ static const char usage[] =
     "  --gifv             an animated GIF becomes a silent MP4, as Mastodon's gifv\n"
     "  --timeout-ms N     give up on a video or audio file after N ms, 1 to 86400000\n"
     "                     (default 600000)\n\n"
-    "Work files go to $R2B_TMPDIR, else $TMPDIR, else /tmp, and are removed.\n"
+    "Work files go to $R2B_TMPDIR (environment or --env-file), else $TMPDIR,\n"
+    "else /tmp, and are removed.\n"
     "Video, audio and --gifv need the module r2bridge-av.so (FFmpeg) from the same\n"
     "build: next to the binary, in <prefix>/lib/r2bridge, or $R2B_AV_MODULE.\n\n"
-    "Exit 0 accepted, 1 other failure, 2 usage, 3 the video module cannot be\n"
-    "loaded, 4 rejected (the reason on stderr), 6 no such FILE, 75 the temp\n"
-    "directory is full (retry).\n";
+    "Exit 0 accepted, 1 other failure, 2 usage, 3 configuration (the video module\n"
+    "cannot be loaded, the temp directory is missing or not writable, a bad\n"
+    "setting or --env-file), 4 rejected (the reason on stderr), 6 no such FILE,\n"
+    "75 the temp directory is full (retry).\n";
 
 static const char *kind_name(enum r2b_media_kind k)
 {

@@ -56,8 +56,10 @@ int cli_parse(const char *cmd, int argc, char **argv, const struct cli_opt *opts
               struct cli_common *common, struct cli_args *args)
 {
     const struct cli_opt common_opts[] = {
-        {"env-file", &common->env_file, NULL}, {"json", NULL, &common->json},
-        {"help", NULL, &common->help},         {"verbose", NULL, &common->verbose},
+        {"env-file", &common->env_file, NULL},
+        {"json", NULL, &common->json},
+        {"help", NULL, &common->help},
+        {"verbose", NULL, &common->verbose},
         {"bucket", &common->bucket, NULL}, /* last: only for commands that take it */
         {NULL, NULL, NULL},
     };

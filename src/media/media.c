@@ -360,10 +360,12 @@ static enum r2b_status write_stripped_gif(int in_fd, const char *dst, struct r2b
     if (dropped)
         r2b_log(R2B_LOG_INFO, "gif: dropped %zu bytes of metadata", dropped);
     fd = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0 || r2b_write_all(fd, out.ptr, out.len) != 0 || close(fd) != 0) {
+    if (fd < 0 || r2b_write_all(fd, out.ptr, out.len) != 0) {
         st = r2b_error_set_errno(err, R2B_ERR_IO, errno, "cannot write '%s'", dst);
         if (fd >= 0)
             close(fd);
+    } else if (close(fd) != 0) { /* closed either way: never twice */
+        st = r2b_error_set_errno(err, R2B_ERR_IO, errno, "cannot write '%s'", dst);
     }
 cleanup:
     free(in);
@@ -459,9 +461,9 @@ static enum save_fail save_file(VipsImage *img, const char *path, const char *ex
         } else if (r2b_media__webp_strip(buf, len, &out, &dropped) != 0) {
             r2b_error_set(err, R2B_ERR_IO, "libvips wrote a webp that cannot be filtered");
             rc = SAVE_WRITE;
-        } else if (sink_write(NULL, out.ptr, (gint64)out.len, &sink) != (gint64)out.len) {
-            r2b_error_set_errno(err, R2B_ERR_IO, sink.write_errno ? sink.write_errno : EIO,
-                                "cannot write '%s'", path);
+        } else if (r2b_write_all(sink.fd, out.ptr, out.len) != 0) {
+            /* all of it: a short write is followed by the one that says why (ENOSPC) */
+            r2b_error_set_errno(err, R2B_ERR_IO, errno, "cannot write '%s'", path);
             rc = SAVE_WRITE;
         }
         g_free(buf);
@@ -725,12 +727,12 @@ static enum r2b_status process_image(const char *path, int fd, const char *dir,
         int box = r2b_media__fit_box(ow, oh, o->original_max_pixels);
 
         for (;;) { /* header work only: nothing is decoded until the save */
-            if (vips_thumbnail(path, &orig, box, "height", box, "size", VIPS_SIZE_DOWN,
-                               "fail_on", VIPS_FAIL_ON_ERROR,
-                               has_icc ? "export_profile" : NULL, "srgb", NULL) != 0) {
+            if (vips_thumbnail(path, &orig, box, "height", box, "size", VIPS_SIZE_DOWN, "fail_on",
+                               VIPS_FAIL_ON_ERROR, has_icc ? "export_profile" : NULL, "srgb",
+                               NULL) != 0) {
                 vips_fail(err, R2B_ERR_REJECTED, "cannot decode");
-                st = reject(r, R2B_REJECT_CORRUPT, err, "%s is corrupt or truncated: %s",
-                            r->type, err ? err->message : "");
+                st = reject(r, R2B_REJECT_CORRUPT, err, "%s is corrupt or truncated: %s", r->type,
+                            err ? err->message : "");
                 goto cleanup;
             }
             if (!over_limit(orig, o->original_max_pixels) || box <= 1)
@@ -874,6 +876,7 @@ enum r2b_status r2b_media_process(const char *path, const struct r2b_media_optio
     const struct r2b_media_options *o = opts;
     const char *canon, *tmp;
     const struct r2b_av_module *av = NULL;
+    const char *tmp_from;
     char sniffed[128], dir[4096];
     struct stat sb;
     enum r2b_status st = R2B_OK;
@@ -889,7 +892,7 @@ enum r2b_status r2b_media_process(const char *path, const struct r2b_media_optio
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return r2b_error_set_errno(err, errno == ENOENT ? R2B_ERR_NOT_FOUND : R2B_ERR_IO, errno,
-                             "cannot open '%s'", path);
+                                   "cannot open '%s'", path);
     if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
         st = r2b_error_set(err, R2B_ERR_INVALID, "'%s' is not a regular file", path);
         goto cleanup;
@@ -922,9 +925,16 @@ enum r2b_status r2b_media_process(const char *path, const struct r2b_media_optio
             goto cleanup;
         }
     }
-    tmp = o->tmp_dir ? o->tmp_dir : getenv("TMPDIR");
-    if (tmp == NULL || *tmp == '\0')
+    tmp_from = "R2B_TMPDIR";
+    tmp = o->tmp_dir;
+    if (tmp == NULL || *tmp == '\0') {
+        tmp_from = "TMPDIR";
+        tmp = getenv("TMPDIR");
+    }
+    if (tmp == NULL || *tmp == '\0') {
+        tmp_from = "the default";
         tmp = "/tmp";
+    }
     if ((size_t)snprintf(dir, sizeof(dir), "%s/r2b-media-XXXXXX", tmp) >= sizeof(dir)) {
         st = r2b_error_set(err, R2B_ERR_INVALID, "temp directory path too long");
         goto cleanup;
@@ -934,11 +944,10 @@ enum r2b_status r2b_media_process(const char *path, const struct r2b_media_optio
 
         /* missing, not a directory, not ours to write: fix the setting (exit 3);
          * full: later (exit 75); anything else: a local I/O error */
-        st = r2b_error_set_errno(err,
-                                 e == ENOENT || e == ENOTDIR || e == EACCES || e == EROFS
-                                     ? R2B_ERR_CONFIG
-                                     : R2B_ERR_IO,
-                                 e, "cannot create a temp directory in '%s' (R2B_TMPDIR)", tmp);
+        st = r2b_error_set_errno(
+            err,
+            e == ENOENT || e == ENOTDIR || e == EACCES || e == EROFS ? R2B_ERR_CONFIG : R2B_ERR_IO,
+            e, "cannot create a temp directory in '%s' (%s)", tmp, tmp_from);
         goto cleanup;
     }
     have_dir = 1;
@@ -1083,57 +1092,78 @@ static int safe_entry(const struct stat *sb)
 }
 
 /*
- * 0 when `path` may be loaded: the file and every directory above it (its
- * real path, symlinks resolved) pass safe_entry(), so nobody but root or
- * us could have put it there or swapped a directory on its way. Else -1 and why.
+ * The real path of `path` (malloc'd) when it may be loaded: the file and
+ * every directory above it (symlinks resolved) pass safe_entry(), so nobody
+ * but root or us could have put it there or swap anything on its way. The
+ * caller loads that real path, never `path` again (a symlink in a directory
+ * others may write could be re-pointed in between). NULL and why otherwise.
  */
-static int av_trusted(const char *path, char *why, size_t why_size)
+static char *av_trusted(const char *path, char *why, size_t why_size)
 {
-    char *real = realpath(path, NULL), *slash;
+    char *real = realpath(path, NULL), *dir, *slash;
     struct stat sb;
 
     if (real == NULL) {
         snprintf(why, why_size, "%s: %s", path, strerror(errno));
-        return -1;
+        return NULL;
     }
     if (stat(real, &sb) != 0 || !S_ISREG(sb.st_mode) || !safe_entry(&sb)) {
         snprintf(why, why_size,
                  "%s: not loaded: the file is not owned by root or us, or others may write it",
                  path);
         free(real);
-        return -1;
+        return NULL;
     }
-    while ((slash = strrchr(real, '/')) != NULL) {
-        if (slash == real && real[1] == '\0')
-            break; /* "/" was checked */
-        slash[slash == real] = '\0'; /* the parent directory ("/" for "/x") */
-        if (stat(real, &sb) != 0 || !safe_entry(&sb)) {
+    if ((dir = strdup(real)) == NULL) {
+        snprintf(why, why_size, "out of memory");
+        free(real);
+        return NULL;
+    }
+    while ((slash = strrchr(dir, '/')) != NULL) {
+        if (slash == dir && dir[1] == '\0')
+            break;                  /* "/" was checked */
+        slash[slash == dir] = '\0'; /* the parent directory ("/" for "/x") */
+        if (stat(dir, &sb) != 0 || !safe_entry(&sb)) {
             snprintf(why, why_size,
                      "%s: not loaded: directory '%s' is not owned by root or us, or others "
                      "may write it",
-                     path, real);
+                     path, dir);
+            free(dir);
             free(real);
-            return -1;
+            return NULL;
         }
     }
-    free(real);
-    return 0;
+    free(dir);
+    return real;
 }
 
 /* Tries `path` when it exists (a missing candidate is not a reason worth reporting). */
 static int av_try_file(const char *path, int check_owner, char *why, size_t why_size)
 {
-    if (access(path, F_OK) != 0 || (check_owner && av_trusted(path, why, why_size) != 0))
+    char *real = NULL;
+    int ok;
+
+    if (access(path, F_OK) != 0 ||
+        (check_owner && (real = av_trusted(path, why, why_size)) == NULL))
         return 0;
-    return av_try(path, &av_loaded, why, why_size) == 0;
+    ok = av_try(real ? real : path, &av_loaded, why, why_size) == 0; /* what was checked */
+    free(real);
+    return ok;
 }
 
-/* 1 when the directory `dir` is R2B_AV_BUILD_DIR or below it. */
+/* 1 when the directory `dir` (a real path) is R2B_AV_BUILD_DIR or below it. */
 static int in_build_tree(const char *dir)
 {
-    size_t n = strlen(R2B_AV_BUILD_DIR);
+    char *build = realpath(R2B_AV_BUILD_DIR, NULL); /* /proc/self/exe has no symlinks */
+    size_t n;
+    int in;
 
-    return strncmp(dir, R2B_AV_BUILD_DIR, n) == 0 && (dir[n] == '/' || dir[n] == '\0');
+    if (build == NULL)
+        return 0; /* the build tree is gone: an installed copy */
+    n = strlen(build);
+    in = strncmp(dir, build, n) == 0 && (dir[n] == '/' || dir[n] == '\0');
+    free(build);
+    return in;
 }
 
 static enum r2b_status av_module(struct r2b_error *err, const struct r2b_av_module **out)

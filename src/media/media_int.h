@@ -55,9 +55,9 @@ int r2b_media__gif_frames(const unsigned char *in, size_t n, int max);
 #define R2B_AV_MODULE_FILE "r2bridge-av.so"
 
 struct r2b_av_host {
-    unsigned abi;        /* R2B_AV_ABI */
-    size_t sizes[3];     /* sizeof the options, result and error structs: both sides must agree */
-    const char *iface;   /* R2B_AV_IFACE_ID, a hash of the interface's headers: must agree */
+    unsigned abi;      /* R2B_AV_ABI */
+    size_t sizes[3];   /* sizeof the options, result and error structs: both sides must agree */
+    const char *iface; /* R2B_AV_IFACE_ID, a hash of the interface's headers: must agree */
     /* Appends a style (path dir/name.ext, not yet written) to r. */
     enum r2b_status (*add_style)(struct r2b_media_result *r, const char *dir, const char *name,
                                  const char *ctype, const char *ext, struct r2b_error *err);
@@ -82,9 +82,8 @@ struct r2b_av_module {
      * Also takes an animated GIF (r->type "image/gif"): it becomes a silent
      * MP4 within the animated-GIF pixel limit, r->gifv set, kind VIDEO.
      */
-    enum r2b_status (*process)(const char *path, const char *dir,
-                               const struct r2b_media_options *o, struct r2b_media_result *r,
-                               struct r2b_error *err);
+    enum r2b_status (*process)(const char *path, const char *dir, const struct r2b_media_options *o,
+                               struct r2b_media_result *r, struct r2b_error *err);
 };
 
 /*

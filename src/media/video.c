@@ -1221,7 +1221,7 @@ static enum r2b_status process_av(const char *path, const char *dir,
     mp3_out = r->kind == R2B_MEDIA_AUDIO;
     /* the original goes first: the poster (small) is added while it is written */
     if ((st = host->add_style(r, dir, "original", mp3_out ? "audio/mpeg" : "video/mp4",
-                                   mp3_out ? "mp3" : "mp4", err)) != R2B_OK)
+                              mp3_out ? "mp3" : "mp4", err)) != R2B_OK)
         goto cleanup;
     if ((st = run(&j, r->styles[0].path, mp3_out)) != R2B_OK)
         goto cleanup;

@@ -107,7 +107,8 @@ static enum r2b_status load_map(struct migrator *m, const char *path, struct r2b
     enum r2b_status st = R2B_OK;
 
     if (f == NULL) {
-        st = r2b_error_set_errno(err, R2B_ERR_CONFIG, errno, "cannot open visibility map '%s'", path);
+        st = r2b_error_set_errno(err, R2B_ERR_CONFIG, errno, "cannot open visibility map '%s'",
+                                 path);
         goto done;
     }
     while ((got = getline(&line, &line_cap, f)) > 0) {
@@ -174,7 +175,8 @@ static enum r2b_status load_map(struct migrator *m, const char *path, struct r2b
         m->map[m->n_map++] = e;
     }
     if (ferror(f)) {
-        st = r2b_error_set_errno(err, R2B_ERR_CONFIG, errno, "cannot read visibility map '%s'", path);
+        st = r2b_error_set_errno(err, R2B_ERR_CONFIG, errno, "cannot read visibility map '%s'",
+                                 path);
         goto done;
     }
     qsort(m->map, m->n_map, sizeof(*m->map), longest_first);

@@ -375,7 +375,8 @@ enum r2b_status r2b_pipeline_upload(struct r2b_pipeline *p, const struct r2b_upl
         st = r2b_manifest_set_state(m, u->key, R2B_STATE_STORED, obj.etag, obj.size_bytes, err);
         if (st == R2B_ERR_NOT_FOUND) {
             r2b_s3_delete(p->s3, bucket, u->key, NULL);
-            st = r2b_error_set(err, R2B_ERR_NOT_FOUND, "'%s' was deleted during the upload", u->key);
+            st =
+                r2b_error_set(err, R2B_ERR_NOT_FOUND, "'%s' was deleted during the upload", u->key);
             goto done;
         }
         if (st != R2B_OK)
@@ -472,8 +473,10 @@ enum r2b_status r2b_pipeline_set_visibility(struct r2b_pipeline *p, const char *
     if (rec.state == R2B_STATE_PENDING) {
         /* its upload has not finished: moving later must still happen (the new
          * visibility may be a more private one), so the caller retries (exit 75) */
-        r2b_error_set(err, R2B_ERR_BUSY, "'%s' is still pending (its upload has not finished): "
-                      "try again once it is stored", key);
+        r2b_error_set(err, R2B_ERR_BUSY,
+                      "'%s' is still pending (its upload has not finished): "
+                      "try again once it is stored",
+                      key);
         if (err)
             err->retryable = 1;
         return R2B_ERR_BUSY;

@@ -944,7 +944,7 @@ enum r2b_status r2b_s3_put_file(struct r2b_s3_client *c, const char *bucket, con
 
     if (fd < 0)
         return r2b_error_set_errno(err, errno == ENOENT ? R2B_ERR_NOT_FOUND : R2B_ERR_IO, errno,
-                             "cannot open '%s'", path);
+                                   "cannot open '%s'", path);
     if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
         close(fd);
         return r2b_error_set(err, R2B_ERR_INVALID, "'%s' is not a regular file", path);
