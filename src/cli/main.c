@@ -63,8 +63,8 @@ static void print_help(FILE *f)
                "  4  media rejected (do not retry)\n"
                "  5  denied by the privacy check\n"
                "  6  not found (object, bucket, manifest record or local file)\n"
-               "  75 temporary failure: network, timeout, 5xx, throttling, a full disk\n"
-               "     (retry later)\n");
+               "  75 temporary failure: network, timeout, 5xx, throttling, a full disk,\n"
+               "     a record whose upload is still pending (retry later)\n");
 }
 
 int main(int argc, char **argv)
