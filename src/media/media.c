@@ -970,6 +970,11 @@ cleanup:
 
 /* --- for video.c (the module r2bridge-av.so): the image path's pieces ------------------ */
 
+static enum r2b_status av_digest(struct r2b_media_style *s, struct r2b_error *err)
+{
+    return digest_file(s->path, s, err);
+}
+
 static enum r2b_status av_reject(struct r2b_media_result *r, enum r2b_media_reject why,
                                  struct r2b_error *err, const char *msg)
 {
@@ -1053,6 +1058,7 @@ static const struct r2b_av_host av_host = {
               sizeof(struct r2b_error)},
     .iface = R2B_AV_IFACE_ID,
     .add_style = add_style,
+    .digest = av_digest,
     .reject = av_reject,
     .poster = av_poster,
 };

@@ -47,8 +47,8 @@ int r2b_media__gif_frames(const unsigned char *in, size_t n, int max);
  * built as a module that media.c opens with dlopen() on the first one. An
  * image job never maps them (the peak-RSS target of the transcode benchmark
  * and the smaller attack surface). The module carries its own copy of the
- * core helpers it uses (buffers, errors, SHA-256) and calls back into
- * media.c only through this table.
+ * core helpers it uses (buffers, errors) and calls back into media.c
+ * (styles, digests, rejections, the poster) only through this table.
  */
 #define R2B_AV_ABI 1
 #define R2B_AV_ENTRY "r2b_av_module_open"
@@ -61,6 +61,8 @@ struct r2b_av_host {
     /* Appends a style (path dir/name.ext, not yet written) to r. */
     enum r2b_status (*add_style)(struct r2b_media_result *r, const char *dir, const char *name,
                                  const char *ctype, const char *ext, struct r2b_error *err);
+    /* Fills s->size_bytes and s->sha256 from the file at s->path. */
+    enum r2b_status (*digest)(struct r2b_media_style *s, struct r2b_error *err);
     /* Sets r->reject, its reason and err (R2B_ERR_REJECTED). */
     enum r2b_status (*reject)(struct r2b_media_result *r, enum r2b_media_reject why,
                               struct r2b_error *err, const char *msg);

@@ -46,7 +46,6 @@
 #include <libswscale/swscale.h>
 
 #include "media_int.h"
-#include "r2bridge/sigv4.h"
 
 #define PROBE_BYTES (5 * 1024 * 1024)    /* how much the demuxer may read to find streams */
 #define ANALYZE_US (10LL * AV_TIME_BASE) /* and how much media time it may look at */
@@ -1127,39 +1126,6 @@ cleanup:
     return st;
 }
 
-/*
- * Size and SHA-256 of the original: SHA-256 alone (the S3 layer computes its
- * own MD5 when it uploads), read in 1 MiB blocks. Measured on a 30 s 1080p
- * remux, SHA-256 + MD5 cost a quarter of the job; a mapping instead of reads
- * saved little more and added the whole file to the peak RSS.
- */
-static enum r2b_status digest_output(struct r2b_media_style *s, struct r2b_error *err)
-{
-    enum { BLOCK = 1 << 20 };
-    struct r2b_digest d;
-    unsigned char *buf = malloc(BLOCK);
-    ssize_t n = 0;
-    int fd = open(s->path, O_RDONLY | O_CLOEXEC);
-
-    if (fd < 0 || buf == NULL) {
-        free(buf);
-        if (fd >= 0)
-            close(fd);
-        return buf ? r2b_error_set_errno(err, R2B_ERR_IO, errno, "cannot read '%s'", s->path)
-                   : r2b_error_set(err, R2B_ERR_NOMEM, "out of memory");
-    }
-    r2b_digest_init_sha256(&d);
-    while ((n = read(fd, buf, BLOCK)) > 0)
-        r2b_digest_update(&d, buf, (size_t)n);
-    close(fd);
-    free(buf);
-    if (n < 0)
-        return r2b_error_set_errno(err, R2B_ERR_IO, errno, "cannot read '%s'", s->path);
-    s->size_bytes = d.bytes;
-    r2b_digest_final(&d, s->sha256, NULL, NULL);
-    return R2B_OK;
-}
-
 static void fill_meta(struct av_job *j, const struct r2b_media_style *orig)
 {
     struct r2b_media_result *r = j->r;
@@ -1225,7 +1191,7 @@ static enum r2b_status process_av(const char *path, const char *dir,
         goto cleanup;
     if ((st = run(&j, r->styles[0].path, mp3_out)) != R2B_OK)
         goto cleanup;
-    if ((st = digest_output(&r->styles[0], err)) != R2B_OK)
+    if ((st = host->digest(&r->styles[0], err)) != R2B_OK)
         goto cleanup;
     if (j.vi >= 0) {
         r->styles[0].width = j.out->streams[j.ovi]->codecpar->width;
